@@ -1,0 +1,125 @@
+"""The credit-module API: a batch of episodes in, one reward per step out (DESIGN.md, "Credit modules").
+
+Writing a module is one file and one registration line:
+
+    @register_credit("my_module")
+    class MyModule(CreditModule):
+        Config = MyConfig          # a credo.config.Config subclass; every field documented
+        def assign(self, episodes):  # may train the module's own model on `episodes` first
+            return CreditOutput([np.zeros(ep.length) for ep in episodes])
+
+The trainer builds modules from a spec such as `"spa:1.0,oprl:0.5"`, sums their weighted step rewards,
+records each module's rewards on `Step.step_rewards[name]`, and hands the sum to the advantage estimator.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from credo.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from agents.trajectory import Episode
+
+
+@dataclass
+class CreditOutput:
+    """What a module returns for a batch of episodes."""
+
+    step_rewards: list[np.ndarray]
+    """One float array per episode, of that episode's length."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Diagnostics to log (losses, label counts, update time...), without the module-name prefix."""
+    kind: Literal["reward", "advantage"] = "reward"
+    """"reward": step rewards the learner normalises within groups; "advantage": already step-level
+    advantages (GiGPO), used as they are."""
+
+
+@dataclass
+class CreditContext:
+    """What the trainer gives a module at construction."""
+
+    run_dir: Path | None = None
+    """The run folder (modules save their models and dialogues under `run_dir / "credit" / name`)."""
+    policy: Any = None
+    """The acting `agents.policy.Policy` (its model, tokenizer and action log-prob scoring)."""
+    env_id: str = ""
+    seed: int = 0
+    judge_url: str | None = None
+    """Base URL of an OpenAI-compatible or credo judge server; None means the embedded default judge."""
+    env_factory: Any = None
+    """A zero-argument callable returning a fresh env (LaRe gathers real states from it)."""
+
+
+class CreditModule(ABC):
+    """Base class of credit modules: see the module docstring for how to write one."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[Config]] = Config
+
+    def __init__(self, config: Config | None = None, context: CreditContext | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+        self.context = context or CreditContext()
+
+    @abstractmethod
+    def assign(self, episodes: list[Episode]) -> CreditOutput:
+        """Return one reward per step for each episode (and update the module's own model if it has one)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume the module after a crash (saved with the run's checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    def close(self) -> None:
+        """Release threads, servers or files the module holds."""
+
+
+_REGISTRY: dict[str, type[CreditModule]] = {}
+
+
+def register_credit(name: str):
+    """Class decorator: make a module available as `--credit name`."""
+
+    def deco(cls: type[CreditModule]) -> type[CreditModule]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"credit module {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def available() -> list[str]:
+    """Names of all registered credit modules."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[CreditModule]:
+    """The module class registered under `name`; a one-line error listing the known names otherwise."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"credit: unknown module {name!r}; known: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
+def parse_spec(spec: str) -> list[tuple[str, float]]:
+    """`"spa:1.0,oprl:0.5"` -> [("spa", 1.0), ("oprl", 0.5)]; a bare name has weight 1."""
+    out: list[tuple[str, float]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.partition(":")
+        get(name.strip())
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise ConfigError(f"credit: weight of {name!r} must be a number, got {weight!r}") from None
+        out.append((name.strip(), w))
+    if not out:
+        raise ConfigError("credit: empty spec; use e.g. 'outcome' or 'spa:1.0,oprl:0.5'")
+    return out

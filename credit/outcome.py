@@ -1,0 +1,16 @@
+"""`outcome`: no step rewards at all; the learner uses only the episode outcome (the baseline)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.trajectory import Episode
+from credit.base import CreditModule, CreditOutput, register_credit
+
+
+@register_credit("outcome")
+class OutcomeOnly(CreditModule):
+    """Zero step reward everywhere: advantages come from the episode-level estimator alone."""
+
+    def assign(self, episodes: list[Episode]) -> CreditOutput:
+        return CreditOutput([np.zeros(ep.length, dtype=np.float64) for ep in episodes])

@@ -1,0 +1,44 @@
+"""The `credo` command line: one typer app composed from each part's own commands.
+
+Each part of credo owns its commands next to its code (`envs/cli.py`, `agents/cli.py`,
+`llm_judges/cli.py`); this file only puts them together and turns config errors into one line.
+Sub-command modules import heavy libraries (torch, transformers, nle) inside their commands, so
+`credo --help` and `credo envs list` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from agents.cli import register as register_agent_commands
+from envs.cli import register as register_env_commands
+from llm_judges.cli import register as register_judge_commands
+
+cli = typer.Typer(
+    name="credo",
+    help="Train LLM agents with RL in multi-turn, sparse-reward environments, with pluggable credit assignment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+register_env_commands(cli)
+register_agent_commands(cli)
+register_judge_commands(cli)
+
+
+def app() -> None:
+    """Console-script entry point: run the CLI, reporting config and input errors in one line."""
+    from credo.config import ConfigError
+
+    try:
+        cli()
+    except (ConfigError, KeyError, FileNotFoundError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app()

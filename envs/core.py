@@ -1,0 +1,120 @@
+"""The text-environment contract every credo env follows (see DESIGN.md, "Text environment").
+
+A credo env is a `gymnasium.Env` whose observations and actions are strings. Subclasses implement
+`_reset` and `_step`; the base class enforces the contract around them:
+- observations are sanitised into `TEXT_CHARSET`, so they always lie in `observation_space`;
+- a non-string action is an invalid action, never an exception;
+- every `info` carries the keys of `StepInfo` (missing ones are filled with safe defaults).
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from typing import Any, ClassVar, TypedDict
+
+import gymnasium as gym
+from gymnasium.spaces import Text
+
+TEXT_CHARSET = string.printable
+"""Characters a credo observation or action may contain (printable ASCII plus whitespace)."""
+
+MAX_TEXT_LENGTH = 1 << 16
+"""Upper bound on the length of an observation or action string."""
+
+_ALLOWED = frozenset(TEXT_CHARSET)
+
+
+def text_space() -> Text:
+    """The `gymnasium.spaces.Text` used for observations and actions of every credo env."""
+    return Text(MAX_TEXT_LENGTH, min_length=0, charset=TEXT_CHARSET)
+
+
+def to_text(value: Any) -> str:
+    """Turn anything into a string inside `TEXT_CHARSET`: accents are stripped, other characters dropped."""
+    s = value if isinstance(value, str) else str(value)
+    if all(c in _ALLOWED for c in s):
+        return s[:MAX_TEXT_LENGTH]
+    s = unicodedata.normalize("NFKD", s)
+    return "".join(c for c in s if c in _ALLOWED)[:MAX_TEXT_LENGTH]
+
+
+class StepInfo(TypedDict, total=False):
+    """The `info` dict of `reset` and `step`, field by field. Families may add their own keys."""
+
+    instruction: str
+    """The task in words; the same for every step of an episode."""
+    admissible_actions: list[str]
+    """Actions the env understands now (empty where the env cannot enumerate them)."""
+    valid_action: bool
+    """Whether the last action was understood and executed (True after `reset`)."""
+    success: bool
+    """Whether the task has been accomplished (meaningful at episode end)."""
+    score: float
+    """The env's task metric (e.g. the WebShop score in [0, 1]; for games the normalised score)."""
+    state: dict[str, Any]
+    """A small JSON-able dict of named symbolic features (what LaRe's code reads and logs show)."""
+
+
+INFO_DEFAULTS: dict[str, Any] = {
+    "instruction": "",
+    "admissible_actions": [],
+    "valid_action": True,
+    "success": False,
+    "score": 0.0,
+    "state": {},
+}
+
+INVALID_ACTION_NOTE = "Your action {action!r} was not understood; nothing happened."
+"""Prefix of the next observation after an invalid action (families may add a hint)."""
+
+
+class TextEnv(gym.Env[str, str]):
+    """Base class of credo text envs: implement `_reset` and `_step`, get the contract for free.
+
+    Class attributes a family sets:
+    - `family`: the family name shown by `credo envs list` ("minihack", "webshop", ...);
+    - `state_schema`: one line per `info["state"]` key, read by LaRe's prompt and by the docs.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    family: ClassVar[str] = "custom"
+    state_schema: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        self.observation_space = text_space()
+        self.action_space = text_space()
+        self.render_mode = render_mode
+        self._last_obs = ""
+
+    # -- to implement -------------------------------------------------------------------------
+    def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        raise NotImplementedError
+
+    # -- the contract ---------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, StepInfo]:
+        super().reset(seed=seed)
+        obs, info = self._reset(seed, dict(options or {}))
+        self._last_obs = to_text(obs)
+        return self._last_obs, complete_info(info)
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, StepInfo]:
+        if not isinstance(action, str):
+            action = "" if action is None else to_text(action)
+        obs, reward, terminated, truncated, info = self._step(action)
+        self._last_obs = to_text(obs)
+        return self._last_obs, float(reward), bool(terminated), bool(truncated), complete_info(info)
+
+    def render(self) -> str:
+        return self._last_obs
+
+
+def complete_info(info: dict[str, Any]) -> StepInfo:
+    """Fill the `StepInfo` keys an env left out, so consumers can rely on all of them."""
+    for key, default in INFO_DEFAULTS.items():
+        if key not in info:
+            info[key] = type(default)() if isinstance(default, (list, dict)) else default
+    return info  # type: ignore[return-value]
