@@ -9,6 +9,7 @@ A credo env is a `gymnasium.Env` whose observations and actions are strings. Sub
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from typing import Any, ClassVar, TypedDict
@@ -23,6 +24,8 @@ MAX_TEXT_LENGTH = 1 << 16
 """Upper bound on the length of an observation or action string."""
 
 _ALLOWED = frozenset(TEXT_CHARSET)
+_OUTSIDE = re.compile(f"[^{re.escape(TEXT_CHARSET)}]")
+"""Matches a character outside `TEXT_CHARSET` (a C-speed check: observations are rendered every step)."""
 
 
 def text_space() -> Text:
@@ -33,7 +36,7 @@ def text_space() -> Text:
 def to_text(value: Any) -> str:
     """Turn anything into a string inside `TEXT_CHARSET`: accents are stripped, other characters dropped."""
     s = value if isinstance(value, str) else str(value)
-    if all(c in _ALLOWED for c in s):
+    if _OUTSIDE.search(s) is None:
         return s[:MAX_TEXT_LENGTH]
     s = unicodedata.normalize("NFKD", s)
     return "".join(c for c in s if c in _ALLOWED)[:MAX_TEXT_LENGTH]

@@ -18,6 +18,14 @@ Item = str | tuple[str, str]
 """A text to label, or a pair of texts for pairwise rubrics (ranking)."""
 
 
+class JudgeError(RuntimeError):
+    """A judge could not answer; the message is one line that says why."""
+
+
+class UpstreamError(JudgeError):
+    """The model server behind a judge failed, timed out or is unreachable: retrying later may succeed."""
+
+
 @dataclass(frozen=True)
 class Label:
     """A judge's answer for one item."""
@@ -45,5 +53,10 @@ class Judge(ABC):
                        max_tokens: int = 1024, json_mode: bool = False, **kwargs: Any) -> list[str]:
         """A chat completion: `n` sampled replies to `messages` (OpenAI message dicts)."""
 
-    async def aclose(self) -> None:
+    async def complete_text(self, prompts: list[str], *, n: int = 1, temperature: float = 1.0,
+                            max_tokens: int = 1024, **kwargs: Any) -> list[list[str]]:
+        """Legacy (raw-prompt) completions: `n` replies per prompt. Only text-generating back-ends have it."""
+        raise JudgeError(f"the {self.name} judge cannot complete raw prompts")
+
+    async def aclose(self) -> None:  # noqa: B027 (most back-ends hold nothing to release)
         """Release connections or models."""

@@ -1,0 +1,72 @@
+"""`TrainConfig`: everything `credo train` reads, one documented field each (YAML + KEY=VALUE overrides).
+
+Defaults follow research/calibration.md, the settings with which the tiny default model learns the MiniHack
+Room tasks from scratch on 2 CPU cores: choose mode, 16 envs, >= 512 steps per update, PPO-clip 0.2 with 2
+epochs, minibatch 256, lr 1e-3, entropy 0.01, and batch-normalised discounted returns (no critic).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from agents.advantages import EstimatorName
+from agents.learner import LearnerConfig
+from agents.policy import PolicyConfig
+from agents.prompts import PromptConfig
+from credo.config import Config
+
+
+class TrainConfig(Config):
+    """One RL training run: env, policy, credit modules, advantage estimator, PPO and stopping rules."""
+
+    name: str | None = Field(None, description="Run name: runs/<name>/ (default <env>-<credit>-<timestamp>).")
+    runs_root: str = Field("runs", description="Folder the run folder is created in.")
+    seed: int = Field(0, description="Seed of python, numpy, torch and the env seeds: same seed, same metrics.")
+    env: str = Field("credo/MiniHack-Room-5x5-v0", description="Env id (see `credo envs list`).")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the env.")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="The acting model.")
+    prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt layout.")
+    learner: LearnerConfig = Field(default_factory=LearnerConfig, description="PPO settings.")
+    credit: str = Field("outcome", description="Credit modules and weights, e.g. 'outcome' or 'spa:1.0,oprl:0.5'.")
+    credit_config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-module config by "
+                                                     "module name, e.g. {spa: {lr: 1e-4}}.")
+    judge_url: str | None = Field(None, description="Judge server base URL for modules that ask an LLM; None: "
+                                  "the embedded default judge.")
+    advantage: EstimatorName = Field("returns", description="Advantage estimator: grpo, rloo (both need "
+                                     "group_size >= 2), reinforce++, returns (discounted, batch-normalised), "
+                                     "gae (value head).")
+    step_advantage_weight: float = Field(1.0, description="w in A = A^E + w * A^S: weight of the credit modules' "
+                                         "step-level signal.")
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount (returns, gae).")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
+    grpo_std_norm: bool = Field(True, description="grpo: divide by the group std (False: mean-centring only).")
+    num_envs: int = Field(16, ge=1, description="Envs stepped together; one forward pass serves all of them.")
+    workers: int = Field(0, ge=0, description="Env worker processes of the vector pool (0: in-process).")
+    group_size: int = Field(1, ge=1, description="Episodes per group sharing task and seed (GRPO/RLOO baselines, "
+                            "OPRL pairs, GiGPO anchors).")
+    max_episode_steps: int = Field(100, ge=1, description="Episode step cap (the episode is truncated there).")
+    steps_per_iter: int = Field(512, ge=1, description="Min env steps (in whole groups of finished episodes) "
+                                "per PPO update.")
+    total_env_steps: int | None = Field(50_000, ge=1, description="Stop after this many env steps (None: no "
+                                        "limit).")
+    max_minutes: float | None = Field(None, gt=0, description="Stop after this much training time, resumes "
+                                      "included (None: no limit).")
+    success_window: int = Field(100, ge=1, description="Episodes (by start order) in the logged success/length "
+                                "window.")
+    checkpoint_every: int = Field(1, ge=1, description="Write a checkpoint every N iterations (and at the end).")
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk.")
+    log_episodes: int = Field(4, ge=0, description="Episodes written to runs/<name>/episodes/ per iteration.")
+    eval_episodes: int = Field(0, ge=0, description="Before/after evaluation episodes (0: skip); the summary "
+                               "then compares the initial and final policy next to a random policy.")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default).")
+    progress: bool = Field(True, description="Show the rich progress bar and summary table.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.total_env_steps is None and self.max_minutes is None:
+            raise ValueError("set total_env_steps or max_minutes (or both): a run needs a stop criterion")
+        if self.advantage in ("grpo", "rloo") and self.group_size < 2:
+            raise ValueError(f"advantage={self.advantage} compares episodes within a group: set group_size >= 2")
+        return self

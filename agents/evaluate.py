@@ -1,0 +1,268 @@
+"""`credo eval`: play N episodes with a policy (or the random baseline) and report them with confidence intervals.
+
+Success gets a Wilson score interval (honest near 0 and 1, where the normal approximation breaks); score and
+length get Student-t intervals on the mean. Efficiency is the mean path efficiency (optimal steps / steps taken)
+over successful episodes, where the env reports it (`Episode.metrics["efficiency"]`).
+Episode i is reset with `seed + i`, so two evaluations with the same seed see the same tasks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from agents.runs import RunDir
+from agents.trajectory import Episode
+from credo.config import Config
+
+
+class EvalConfig(Config):
+    """What `credo eval` evaluates and how."""
+
+    target: str | None = Field(None, description="A run (name under runs/ or folder: its latest checkpoint), a "
+                               "checkpoint or model path, a hub id, or 'tiny'. Not needed with policy=random.")
+    policy: Literal["model", "random"] = Field("model", description="'model': the target's policy; 'random': "
+                                                "uniform over the admissible actions (the baseline).")
+    env: str | None = Field(None, description="Env id; default: the run's env.")
+    env_kwargs: dict[str, Any] | None = Field(None, description="Env keyword arguments; default: the run's.")
+    episodes: int = Field(100, ge=1, description="Number of episodes.")
+    seed: int = Field(0, description="Episode i is reset with seed + i.")
+    greedy: bool = Field(False, description="Take the most likely action instead of sampling.")
+    num_envs: int = Field(16, ge=1, description="Envs acted on together (one forward pass serves all).")
+    name: str | None = Field(None, description="Output run name for a bare model (default eval-<time>).")
+
+
+@dataclass
+class EvalResult:
+    """The numbers `credo eval` prints and writes to `eval-*.json`."""
+
+    env: str
+    policy: str
+    episodes: int
+    greedy: bool
+    seed: int
+    success: float
+    success_ci: tuple[float, float]
+    score: float
+    score_ci: tuple[float, float]
+    mean_length: float
+    length_ci: tuple[float, float]
+    efficiency: float | None
+    """Mean path efficiency over successes (None when the env does not report it)."""
+    wall_s: float
+    per_episode: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a success rate (scipy's binomtest)."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return (0.0, 1.0)
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval for a mean; a single value or zero spread gives a zero-width interval."""
+    import numpy as np
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return (math.nan, math.nan)
+    mean = float(x.mean())
+    if x.size < 2 or float(x.std()) == 0.0:
+        return (mean, mean)
+    sem = float(x.std(ddof=1) / math.sqrt(x.size))
+    lo, hi = t.interval(confidence, x.size - 1, loc=mean, scale=sem)
+    return (float(lo), float(hi))
+
+
+def summarize(episodes: Sequence[Episode], *, env: str, policy: str, greedy: bool, seed: int,
+              wall_s: float) -> EvalResult:
+    """Turn finished episodes into an `EvalResult` (episodes in the order they were started)."""
+    if not episodes:
+        raise ValueError("evaluate: no episodes were played")
+    n = len(episodes)
+    wins = sum(bool(ep.success) for ep in episodes)
+    scores = [float(ep.score) for ep in episodes]
+    lengths = [float(ep.length) for ep in episodes]
+    effs = [float(ep.metrics["efficiency"]) for ep in episodes if ep.success and "efficiency" in ep.metrics]
+    return EvalResult(
+        env=env, policy=policy, episodes=n, greedy=greedy, seed=seed,
+        success=wins / n, success_ci=wilson_interval(wins, n),
+        score=sum(scores) / n, score_ci=mean_interval(scores),
+        mean_length=sum(lengths) / n, length_ci=mean_interval(lengths),
+        efficiency=sum(effs) / len(effs) if effs else None,
+        wall_s=wall_s,
+        per_episode=[{"seed": ep.seed, "success": bool(ep.success), "score": float(ep.score), "length": ep.length,
+                      "return": ep.total_reward, **({"efficiency": ep.metrics["efficiency"]}
+                                                    if "efficiency" in ep.metrics else {})} for ep in episodes],
+    )
+
+
+def print_result(result: EvalResult, path: Path | None = None) -> None:
+    """The summary table `credo eval` ends with."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def ci(pair: tuple[float, float]) -> str:
+        return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+    table = Table(title=f"eval {result.policy} on {result.env} ({result.episodes} episodes"
+                        f"{', greedy' if result.greedy else ''})")
+    for col in ("metric", "value", "95% CI"):
+        table.add_column(col)
+    table.add_row("success", f"{result.success:.3f}", ci(result.success_ci) + " (Wilson)")
+    table.add_row("score", f"{result.score:.3f}", ci(result.score_ci) + " (t)")
+    table.add_row("mean length", f"{result.mean_length:.2f}", ci(result.length_ci) + " (t)")
+    table.add_row("efficiency", "-" if result.efficiency is None else f"{result.efficiency:.3f}", "")
+    table.add_row("wall time", f"{result.wall_s:.1f} s", "")
+    console = Console()
+    console.print(table)
+    if path is not None:
+        console.print(f"wrote {path}")
+
+
+class RandomPolicy:
+    """The random baseline: uniform over the admissible actions. It stands in for `Policy` in `Rollout`
+    (same `config.mode`, same `act` signature), so the baseline plays exactly the tasks the model plays."""
+
+    def __init__(self, seed: int = 0) -> None:
+        from agents.policy import PolicyConfig
+
+        self.config = PolicyConfig(mode="choose")
+        self._rng = random.Random(seed)
+
+    def act(self, prompts: list[list[int]], candidates: list[list[str]] | None = None,
+            greedy: bool = False) -> list[Any]:
+        from agents.policy import ActionSample
+
+        if candidates is None or any(not c for c in candidates):
+            raise ValueError("policy=random needs an env that lists admissible actions")
+        out = []
+        for cands in candidates:
+            action = self._rng.choice(cands)
+            out.append(ActionSample(action, [], -math.log(len(cands)), [], True, action))
+        return out
+
+
+class _NoPrompt:
+    """The random policy reads no prompt."""
+
+    def build(self, *args: Any, **kwargs: Any) -> list[int]:
+        return []
+
+
+def play(policy: Any, builder: Any, env_id: str, episodes: int, *, seed: int = 0, greedy: bool = False,
+         num_envs: int = 16, max_episode_steps: int = 100, env_kwargs: dict[str, Any] | None = None,
+         on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+    """The first `episodes` episodes by start order, played in batch by `agents.rollout.Rollout`.
+
+    Waiting for exactly the first N started (not the first N finished) keeps the sample unbiased: short
+    episodes finish first and are more often successes.
+    """
+    from agents.rollout import Rollout
+
+    rollout = Rollout(policy, builder, env_id, num_envs=min(num_envs, episodes), group_size=1, seed=seed,
+                      max_episode_steps=max_episode_steps, env_kwargs=env_kwargs, greedy=greedy)
+    done: dict[int, Episode] = {}
+    try:
+        while len(done) < episodes:
+            for ep in rollout.step_all():
+                k = int(ep.metrics["start_index"])
+                if k < episodes:
+                    done[k] = ep
+                    if on_episode is not None:
+                        on_episode(ep)
+    finally:
+        rollout.close()
+    return [done[k] for k in range(episodes)]
+
+
+def policy_folder(run: RunDir) -> Path:
+    """The policy a run produced: its latest checkpoint's (RL) or its `policy/` folder (SFT)."""
+    from agents.policy import POLICY_FILE
+
+    ckpt = run.latest_checkpoint()
+    options = ([ckpt / "policy", ckpt] if ckpt else []) + [run.path / "policy"]
+    for folder in options:
+        if (folder / POLICY_FILE).is_file():
+            return folder
+    raise FileNotFoundError(f"run {run.name}: no saved policy (looked in {', '.join(str(p) for p in options)})")
+
+
+def _open_run(target: str, root: Path) -> RunDir | None:
+    try:
+        return RunDir.open(target, root=root)
+    except FileNotFoundError:
+        return None
+
+
+def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
+                         show_progress: bool = True) -> tuple[EvalResult, Path]:
+    """Load the policy `config` names, play, summarise, and write `eval-<time>.json`; returns (result, path)."""
+    import envs
+    from agents.policy import Policy, PolicyConfig
+    from agents.prompts import PromptBuilder, PromptConfig
+
+    run = _open_run(config.target, root) if config.target and config.policy == "model" else None
+    run_cfg = run.config() if run else {}
+    env_id = config.env or run_cfg.get("env")
+    if not env_id:
+        raise ValueError("eval: --env is required (no run config names one)")
+    family = envs.card(env_id).family
+    env_kwargs = config.env_kwargs if config.env_kwargs is not None else run_cfg.get("env_kwargs") or {}
+    max_steps = int(run_cfg.get("max_episode_steps") or 100)
+    if config.policy == "random":
+        policy: Any = RandomPolicy(config.seed)
+        builder: Any = _NoPrompt()
+        label = "random"
+    else:
+        if not config.target:
+            raise ValueError("eval: give a run, a model path or 'tiny' (or policy=random)")
+        if run is not None:
+            policy = Policy.load(policy_folder(run))
+        elif config.target == "tiny":
+            policy = Policy.from_config(PolicyConfig(), [env_id])
+        elif Path(config.target).is_dir():
+            policy = Policy.load(config.target)
+        else:
+            policy = Policy.from_config(PolicyConfig(model=config.target))
+        policy.model.eval()
+        prompt = PromptConfig.build(run_cfg.get("prompt") or {}, source="run config prompt")
+        builder = PromptBuilder(family, policy.tokenizer, prompt, generate=policy.config.mode == "generate")
+        label = run.name if run else config.target
+
+    start = time.time()
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn(f"eval {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=True) as progress:
+            task = progress.add_task("eval", total=config.episodes)
+            episodes = play(policy, builder, env_id, config.episodes, seed=config.seed, greedy=config.greedy,
+                            num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs,
+                            on_episode=lambda _: progress.advance(task))
+    else:
+        episodes = play(policy, builder, env_id, config.episodes, seed=config.seed, greedy=config.greedy,
+                        num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs)
+    result = summarize(episodes, env=env_id, policy=label, greedy=config.greedy, seed=config.seed,
+                       wall_s=time.time() - start)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out_run = run or RunDir.create(config.name or f"eval-{stamp}", config, root=root)
+    path = out_run.write_json(f"eval-{stamp}.json", {"config": config.model_dump(mode="json"),
+                                                      **result.to_dict()})
+    return result, path

@@ -1,0 +1,197 @@
+"""The PPO-clip learner: one update over a batch of step samples with their advantages.
+
+Loss, on the action tokens of each step sample only:
+    L = -mean[min(rho * A, clip(rho, 1-eps, 1+eps) * A)] - c_ent * H + c_kl * KL(pi || pi_ref) + c_v * L_value
+- choose mode: rho = pi(a|s) / pi_old(a|s) with the candidate-softmax log-prob, exactly as at acting; each step
+  is one unit, so the mean runs over steps; KL to the reference is exact over the candidates.
+- generate mode: rho per action token against the token log-probs recorded at acting, token-mean aggregation
+  (every action token of the minibatch weighs the same, verl's `token-mean`); KL by the k3 estimator.
+Old log-probs come from the rollout (`Step.logprob`, `Step.token_logprobs`); nothing is recomputed.
+Minibatches are split into micro-batches whose gradients accumulate before one clipped optimizer step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from agents.policy import ActionEval, Policy
+from agents.trajectory import Step
+from credo.config import Config
+
+
+class LearnerConfig(Config):
+    """PPO settings (defaults: research/calibration.md, which learns MiniHack Room from scratch in minutes)."""
+
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    epochs: int = Field(2, ge=1, description="PPO epochs over each batch.")
+    minibatch_size: int = Field(256, ge=1, description="Step samples per optimizer step.")
+    micro_batch_size: int = Field(256, ge=1, description="Step samples per forward/backward (gradient "
+                                  "accumulation when smaller than minibatch_size).")
+    clip: float = Field(0.2, gt=0, description="PPO clip range epsilon.")
+    entropy_coef: float = Field(0.01, ge=0, description="Entropy bonus coefficient.")
+    kl_coef: float = Field(0.0, ge=0, description="KL(pi || pi_ref) penalty to the initial policy; 0 disables "
+                           "it (and no reference copy is kept).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    value_coef: float = Field(0.5, ge=0, description="Value-loss coefficient (gae only).")
+
+
+class ValueHead(torch.nn.Module):
+    """A linear critic on the policy's last hidden state at the prompt's last token (GAE / PPO)."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden, 1)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.linear(h.float()).squeeze(-1)
+
+
+class Learner:
+    """Owns the optimizer (and the value head, the reference model) and runs PPO updates."""
+
+    def __init__(self, policy: Policy, config: LearnerConfig | None = None, value_head: bool = False) -> None:
+        self.policy = policy
+        self.config = config or LearnerConfig()
+        self.value_head = ValueHead(policy.model.config.hidden_size).to(policy.device) if value_head else None
+        params = [p for p in policy.model.parameters() if p.requires_grad]
+        if self.value_head is not None:
+            params += list(self.value_head.parameters())
+        self.optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        self.ref_model = None
+        if self.config.kl_coef > 0:
+            self.ref_model = policy.copy_model().eval()
+            for p in self.ref_model.parameters():
+                p.requires_grad_(False)
+
+    # -- critic -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def values(self, steps: Sequence[Step]) -> np.ndarray:
+        """Value estimates for the steps (GAE needs them before the update)."""
+        if self.value_head is None:
+            raise ValueError("values(): this learner has no value head (advantage estimator is not gae)")
+        out = []
+        for i in range(0, len(steps), self.config.micro_batch_size):
+            ev = self.policy.evaluate(steps[i:i + self.config.micro_batch_size], need_hidden=True)
+            out.append(self.value_head(ev.prompt_hidden).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    # -- the update -----------------------------------------------------------------------------------------
+    def _kl(self, steps: Sequence[Step], ev: ActionEval) -> torch.Tensor:
+        """Per-step KL(pi || pi_ref) (choose: exact over candidates; generate: k3 summed over tokens)."""
+        with torch.no_grad():
+            ref = self.policy.evaluate(steps, model=self.ref_model)
+        if "candidate_scores" in ev.extra:
+            t = self.policy.config.temperature
+            kls = []
+            for sc, rsc in zip(ev.extra["candidate_scores"], ref.extra["candidate_scores"]):
+                logp, logq = torch.log_softmax(sc / t, 0), torch.log_softmax(rsc / t, 0)
+                kls.append((logp.exp() * (logp - logq)).sum())
+            return torch.stack(kls)
+        return torch.stack([(torch.exp(r - lp) - (r - lp) - 1).sum()
+                            for lp, r in zip(ev.token_logprobs, ref.token_logprobs)])
+
+    def _loss(self, steps: Sequence[Step], adv: torch.Tensor, targets: torch.Tensor | None,
+              denom: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """Summed (not averaged) loss terms of a micro-batch divided by the minibatch's unit count `denom`."""
+        c = self.config
+        ev = self.policy.evaluate(steps, need_hidden=self.value_head is not None)
+        choose = steps[0].candidates is not None
+        if choose:
+            old = torch.tensor([s.logprob for s in steps], device=ev.logprob.device)
+            log_ratio = ev.logprob - old
+            unit_adv = adv
+        else:  # generate: one unit per action token
+            log_ratio = torch.cat([lp - torch.tensor(s.token_logprobs, device=lp.device)
+                                   for lp, s in zip(ev.token_logprobs, steps)])
+            unit_adv = torch.cat([adv[i].expand(len(s.action_ids)) for i, s in enumerate(steps)])
+        ratio = log_ratio.exp()
+        pg = -torch.min(ratio * unit_adv, ratio.clamp(1 - c.clip, 1 + c.clip) * unit_adv)
+        n_units = torch.tensor([1.0 if choose else float(len(s.action_ids)) for s in steps], device=adv.device)
+        loss = pg.sum() / denom - c.entropy_coef * (ev.entropy * n_units).sum() / denom
+        with torch.no_grad():
+            stats = {"policy_loss": float(pg.sum()), "entropy": float((ev.entropy * n_units).sum()),
+                     "approx_kl": float(((ratio - 1) - log_ratio).sum()),
+                     "clip_frac": float(((ratio - 1).abs() > c.clip).float().sum())}
+        if self.ref_model is not None:
+            kl = self._kl(steps, ev)
+            loss = loss + c.kl_coef * kl.sum() / denom
+            stats["kl_ref"] = float(kl.detach().sum())
+        if self.value_head is not None and targets is not None:
+            v = self.value_head(ev.prompt_hidden)
+            vloss = 0.5 * ((v - targets) ** 2)
+            loss = loss + c.value_coef * vloss.sum() / denom
+            stats["value_loss"] = float(vloss.detach().sum())
+        stats["units"] = float(log_ratio.numel())
+        return loss, stats
+
+    def update(self, steps: Sequence[Step], advantages: np.ndarray,
+               value_targets: np.ndarray | None = None) -> dict[str, float]:
+        """PPO epochs over `steps` (one advantage per step); returns mean diagnostics and throughput."""
+        if len(steps) != len(advantages):
+            raise ValueError(f"update: {len(steps)} steps but {len(advantages)} advantages")
+        c = self.config
+        self.policy.model.train()
+        dev = self.policy.device
+        adv_all = torch.as_tensor(np.asarray(advantages, dtype=np.float32), device=dev)
+        tgt_all = (torch.as_tensor(np.asarray(value_targets, dtype=np.float32), device=dev)
+                   if value_targets is not None else None)
+        choose = steps[0].candidates is not None
+        totals: dict[str, float] = {}
+        tokens = 0
+        grad_norms = []
+        t0 = time.perf_counter()
+        for _ in range(c.epochs):
+            order = torch.randperm(len(steps)).tolist()
+            for mb_start in range(0, len(order), c.minibatch_size):
+                mb = order[mb_start:mb_start + c.minibatch_size]
+                denom = float(len(mb)) if choose else float(sum(len(steps[i].action_ids) for i in mb))
+                self.optimizer.zero_grad(set_to_none=True)
+                for mc_start in range(0, len(mb), c.micro_batch_size):
+                    idx = mb[mc_start:mc_start + c.micro_batch_size]
+                    micro = [steps[i] for i in idx]
+                    loss, stats = self._loss(micro, adv_all[idx], tgt_all[idx] if tgt_all is not None else None,
+                                             max(denom, 1.0))
+                    loss.backward()
+                    for k, v in stats.items():
+                        totals[k] = totals.get(k, 0.0) + v
+                    tokens += sum(len(s.prompt_ids) + self._action_tokens(s) for s in micro)
+                params = [p for g in self.optimizer.param_groups for p in g["params"]]
+                grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)))
+                self.optimizer.step()
+        seconds = time.perf_counter() - t0
+        self.policy.model.eval()
+        units = max(totals.pop("units", 1.0), 1.0)
+        out = {k: v / units for k, v in totals.items()}
+        out.update({"grad_norm": float(np.mean(grad_norms)) if grad_norms else 0.0, "learner_tokens": float(tokens),
+                    "learner_seconds": seconds, "learner_tokens_per_s": tokens / max(seconds, 1e-9)})
+        return out
+
+    def _action_tokens(self, step: Step) -> int:
+        if step.candidates is None:
+            return len(step.action_ids)
+        return sum(len(self.policy.candidate_ids(a)) for a in step.candidates)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
+        if self.value_head is not None:
+            state["value_head"] = self.value_head.state_dict()
+        if self.ref_model is not None:
+            state["ref_model"] = self.ref_model.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.value_head is not None and "value_head" in state:
+            self.value_head.load_state_dict(state["value_head"])
+        if self.ref_model is not None and "ref_model" in state:
+            self.ref_model.load_state_dict(state["ref_model"])

@@ -1,0 +1,491 @@
+"""The LLM policy: any Hugging Face causal LM (optionally with LoRA) acting in one of two modes.
+
+**choose** (the GLAM approach, what small models need): each admissible action is scored by its sequence
+log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)`; the action is sampled from
+`softmax(scores / temperature)` over the candidates. The terminator (eos) is part of every candidate so a
+prefix ("north") is not favoured over a longer action ("northeast"). The prompt is encoded once; its KV cache
+is gathered to one row per candidate (`DynamicCache.batch_select_indices`, which handles a different number
+of candidates per prompt) and only the candidate tokens run on top of it, with left-padded prompts and
+explicit `position_ids`. This matches full-sequence scoring to float precision and gradients flow through it,
+so the PPO update uses the same path (research/calibration.md: ~2.8x faster acting, ~4x faster training).
+
+**generate** (the papers' ReAct style): the model writes free text in the format
+`<think>reasoning</think><action>the action</action>`; the text between the action tags is the env action.
+Tokens are sampled by our own KV-cached loop at `temperature` (no top-k/top-p), so the recorded token
+log-probs are exactly those of the sampling distribution. A reply without an `<action>` tag is an invalid
+action (`ActionSample.valid=False`, empty action text); the rollout applies `invalid_penalty`, never a crash.
+
+All scoring methods take a `model` argument (default the policy's own) so the learner's reference model and
+OPRL's process reward model reuse the exact same action distribution.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+import yaml
+from pydantic import Field
+
+from credo.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from agents.trajectory import Step
+
+POLICY_FILE = "policy.yaml"
+"""Written next to the weights by `Policy.save`: the PolicyConfig and the resolved base model."""
+
+_ACTION_RE = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
+
+
+class PolicyConfig(Config):
+    """Which model acts and how it turns text into actions."""
+
+    model: str = Field("tiny", description="'tiny' (the embedded default, built from a config), a Hugging Face "
+                       "hub id, or a local checkpoint folder.")
+    mode: Literal["choose", "generate"] = Field("choose", description="'choose': score each admissible action "
+                                                "by its log-likelihood and sample among them; 'generate': free "
+                                                "text '<think>..</think><action>..</action>' parsed into an action.")
+    lora: bool = Field(False, description="Train LoRA adapters (peft) instead of all weights.")
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling alpha.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype; 'auto' is bfloat16 on a GPU that supports it, float32 otherwise.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (choose: over candidate scores; "
+                               "generate: over tokens). Training log-probs use the same temperature.")
+    max_new_tokens: int = Field(64, ge=1, description="Generate mode: most tokens written per step.")
+    invalid_penalty: float = Field(0.1, ge=0, description="Generate mode: reward subtracted at a step whose "
+                                   "text had no parsable <action> tag (iStar's invalid-action penalty).")
+    cache_prompt: bool = Field(True, description="Choose mode: encode each prompt once and share its KV cache "
+                               "across candidates (False scores full prompt+candidate sequences; same result).")
+    device: str = Field("auto", description="'auto' (cuda when available, else cpu), or a torch device string.")
+
+
+@dataclass
+class ActionSample:
+    """One action the policy took, with everything the learner needs to score it again."""
+
+    text: str
+    """The action sent to the env ('' when a generate-mode reply did not parse)."""
+    action_ids: list[int]
+    """Choose: the chosen candidate's tokens (eos included); generate: the generated tokens."""
+    logprob: float
+    """Log-prob of the action under the acting distribution (choose: candidate softmax; generate: token sum)."""
+    token_logprobs: list[float]
+    """Per-token log-probs of `action_ids` given the prompt."""
+    valid: bool = True
+    """False when generate-mode text did not parse."""
+    raw: str = ""
+    """Generate mode: the full generated text; choose mode: the action text."""
+
+
+@dataclass
+class ActionEval:
+    """Re-scored actions of a batch of steps, with gradients (`Policy.evaluate`)."""
+
+    logprob: torch.Tensor
+    """[n] log pi(a_t | prompt_t) under the acting distribution."""
+    token_logprobs: list[torch.Tensor]
+    """Per step, log-probs of its action tokens."""
+    entropy: torch.Tensor
+    """[n] entropy of the action distribution (choose: over candidates; generate: mean over action tokens)."""
+    prompt_hidden: torch.Tensor | None = None
+    """[n, hidden] last-layer hidden state at the prompt's last token (the value head reads it)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_action(text: str) -> str | None:
+    """The text inside the first `<action>...</action>` of a generate-mode reply, or None when there is none."""
+    m = _ACTION_RE.search(text)
+    if m is None:
+        return None
+    action = m.group(1).strip()
+    return action or None
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return getattr(torch, name)
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log_softmax(logits)[targets] without materialising a second vocab-sized tensor."""
+    logits = logits.float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def _with_cache(model: Any, cache: Any) -> dict[str, Any]:
+    """The forward kwarg that passes a KV cache: `cache` in recent transformers, `past_key_values` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    key = _CACHE_KWARG.get(type(base))
+    if key is None:
+        key = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        _CACHE_KWARG[type(base)] = key
+    return {key: cache}
+
+
+_CACHE_KWARG: dict[type, str] = {}
+
+
+def _out_cache(out: Any) -> Any:
+    """The KV cache of a model output (`cache` in recent transformers, `past_key_values` before)."""
+    return out["cache"] if "cache" in out else out.past_key_values
+
+
+@contextmanager
+def quiet_hf() -> Iterator[None]:
+    """Hide transformers' per-file progress bars (saving a checkpoint every iteration would print one each)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+class Policy:
+    """A causal LM plus its tokenizer, acting in choose or generate mode (module docstring)."""
+
+    def __init__(self, config: PolicyConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 base: str) -> None:
+        self.config = config
+        self.model = model
+        self.tokenizer = tokenizer
+        self.base = base
+        """The resolved base model (tiny cache folder, hub id or path) that LoRA adapters sit on."""
+        self.device = next(model.parameters()).device
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.pad_id = int(tokenizer.pad_token_id)
+        self.eos_id = int(tokenizer.eos_token_id)
+        self._cand_cache: dict[str, list[int]] = {}
+
+    # -- building and saving ------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: PolicyConfig, env_ids: Sequence[str] = ()) -> Policy:
+        """Load (or, for 'tiny', build and cache) the model; a local folder saved by `save` keeps its adapters."""
+        folder = Path(config.model)
+        if config.model != "tiny" and (folder / POLICY_FILE).is_file():
+            saved = yaml.safe_load((folder / POLICY_FILE).read_text()) or {}
+            return cls._load_folder(folder, config, str(saved.get("base", config.model)))
+        if config.model == "tiny":
+            from agents.tiny_model import tiny_model_path
+
+            base = str(tiny_model_path(env_ids))
+        else:
+            base = config.model
+        model, tokenizer = cls._load_hf(base, config)
+        if config.lora:
+            from peft import LoraConfig, get_peft_model
+
+            model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                     target_modules="all-linear", task_type="CAUSAL_LM"))
+        return cls(config, model, tokenizer, base)
+
+    @staticmethod
+    def _load_hf(name: str, config: PolicyConfig) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = _resolve_device(config.device)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            with quiet_hf() if Path(name).is_dir() else nullcontext():  # local: no download to follow
+                model = AutoModelForCausalLM.from_pretrained(name, dtype=_resolve_dtype(config.dtype, device))
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"policy.model: cannot load {name!r}: {first}") from None
+        return model.to(device), tokenizer
+
+    @classmethod
+    def _load_folder(cls, folder: Path, config: PolicyConfig, base: str) -> Policy:
+        if (folder / "adapter_config.json").is_file():
+            from peft import PeftModel
+
+            model, tokenizer = cls._load_hf(base, config)
+            model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+            return cls(config, model, tokenizer, base)
+        model, tokenizer = cls._load_hf(str(folder), config)
+        return cls(config, model, tokenizer, base)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        """A folder written by `save` (weights or LoRA adapters + tokenizer + policy.yaml), or any HF folder."""
+        folder = Path(path)
+        if not (folder / POLICY_FILE).is_file():
+            return cls.from_config(PolicyConfig(model=str(folder)))
+        saved = yaml.safe_load((folder / POLICY_FILE).read_text()) or {}
+        config = PolicyConfig.build(saved.get("config", {}), source=str(folder / POLICY_FILE))
+        return cls._load_folder(folder, config, str(saved.get("base", config.model)))
+
+    def save(self, path: str | Path) -> None:
+        """Weights (LoRA: the adapters only), tokenizer and policy.yaml, loadable by `Policy.load`."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        with quiet_hf():
+            self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        (folder / POLICY_FILE).write_text(yaml.safe_dump(
+            {"config": self.config.model_dump(mode="json"), "base": self.base}, sort_keys=False))
+
+    def copy_model(self) -> PreTrainedModel:
+        """An independent deep copy of the model with LoRA merged in (PRM / estimator initialisation)."""
+        model = copy.deepcopy(self.model)
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+
+    # -- tokens ---------------------------------------------------------------------------------------
+    def candidate_ids(self, action: str) -> list[int]:
+        """Token ids of a choose-mode candidate: the action's tokens followed by eos (cached per string)."""
+        ids = self._cand_cache.get(action)
+        if ids is None:
+            ids = list(self.tokenizer(action, add_special_tokens=False)["input_ids"]) + [self.eos_id]
+            self._cand_cache[action] = ids
+        return ids
+
+    def _left_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            if s:
+                ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+                mask[i, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @staticmethod
+    def _positions(mask: torch.Tensor) -> torch.Tensor:
+        return (mask.cumsum(-1) - 1).clamp(min=0)
+
+    # -- scoring ----------------------------------------------------------------------------------------
+    def candidate_scores(self, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[str]],
+                         model: Any = None, cached: bool | None = None,
+                         need_hidden: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor], Any]:
+        """Sequence log-likelihood of every candidate of every prompt (differentiable).
+
+        Returns (scores per prompt [n_cand], per-token log-probs per prompt [n_cand, max_len] zero-padded,
+        last-layer hidden state at each prompt's last token [n_prompts, hidden] or None).
+        `cached` (default `config.cache_prompt`) picks the shared-prompt-cache path or full-sequence scoring.
+        """
+        model = model if model is not None else self.model
+        cached = self.config.cache_prompt if cached is None else cached
+        if any(len(c) == 0 for c in candidates):
+            raise ValueError("choose mode: a prompt has no candidate actions")
+        cand_ids = [[self.candidate_ids(a) for a in cands] for cands in candidates]
+        counts = [len(c) for c in cand_ids]
+        flat = [c for cs in cand_ids for c in cs]
+        rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
+                                      torch.tensor(counts, device=self.device))
+        width = max(len(c) for c in flat)
+        cand = torch.full((len(flat), width), self.pad_id, dtype=torch.long, device=self.device)
+        cmask = torch.zeros((len(flat), width), dtype=torch.long, device=self.device)
+        for i, c in enumerate(flat):
+            cand[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+            cmask[i, :len(c)] = 1
+        hidden = None
+        if cached:
+            ids, mask = self._left_pad(prompts)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask), use_cache=True,
+                        output_hidden_states=need_hidden)
+            if need_hidden:
+                hidden = out.hidden_states[-1][:, -1]
+            lp = torch.zeros(cand.shape, dtype=torch.float32, device=self.device)
+            first = _token_logprobs(out.logits[:, -1][rep], cand[:, 0])
+            if width > 1:
+                cache = _out_cache(out)
+                cache.batch_select_indices(rep)
+                attn = torch.cat([mask[rep], cmask[:, :-1]], dim=1)
+                pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(width - 1, device=self.device)
+                out2 = model(input_ids=cand[:, :-1], attention_mask=attn, position_ids=pos, use_cache=True,
+                             **_with_cache(model, cache))
+                rest = _token_logprobs(out2.logits, cand[:, 1:])
+                lp = torch.cat([first.unsqueeze(1), rest], dim=1)
+            else:
+                lp = first.unsqueeze(1)
+        else:
+            seqs = [list(prompts[int(r)]) + c for r, c in zip(rep.tolist(), flat)]
+            ids, mask = self._left_pad(seqs)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
+                        output_hidden_states=need_hidden)
+            total = ids.shape[1]
+            # candidate token j of row i sits at column total - len_i + j; its logits at the column before.
+            lens = cmask.sum(1)
+            cols = (total - lens).unsqueeze(1) + torch.arange(width, device=self.device)
+            cols = cols.clamp(max=total - 1)
+            logits = out.logits.gather(1, (cols - 1).unsqueeze(-1).expand(-1, -1, out.logits.shape[-1]))
+            lp = _token_logprobs(logits, cand)
+            if need_hidden:
+                last_prompt = (total - lens - 1)
+                h = out.hidden_states[-1][torch.arange(len(flat), device=self.device), last_prompt]
+                hidden = h[torch.tensor(counts, device=self.device).cumsum(0) - torch.tensor(counts, device=self.device)]
+        lp = lp * cmask
+        per_prompt_scores = list(lp.sum(1).split(counts))
+        per_prompt_tokens = list(lp.split(counts))
+        return per_prompt_scores, per_prompt_tokens, hidden
+
+    def _sequence_scores(self, prompts: Sequence[Sequence[int]], actions: Sequence[Sequence[int]],
+                         model: Any = None, need_hidden: bool = False,
+                         need_entropy: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor], Any, Any]:
+        """Teacher-forced log-probs (at `temperature`) of `actions` after `prompts`, one forward pass.
+
+        Returns (token log-probs per row, token entropies per row, hidden at the prompt's last token [n, H],
+        hidden at the action's last token [n, H]).
+        """
+        model = model if model is not None else self.model
+        seqs = [list(p) + list(a) for p, a in zip(prompts, actions)]
+        ids, mask = self._left_pad(seqs)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
+                    output_hidden_states=need_hidden)
+        total = ids.shape[1]
+        t = self.config.temperature if self.config.mode == "generate" else 1.0  # choose: T acts on candidates
+        lps, ents = [], []
+        for i, a in enumerate(actions):
+            n = len(a)
+            if n == 0:
+                lps.append(out.logits.new_zeros(0, dtype=torch.float32))
+                ents.append(out.logits.new_zeros(0, dtype=torch.float32))
+                continue
+            logits = out.logits[i, total - n - 1: total - 1] / t
+            lps.append(_token_logprobs(logits, ids[i, total - n:]))
+            if need_entropy:
+                ents.append(_entropy(logits))
+        prompt_h = action_h = None
+        if need_hidden:
+            h = out.hidden_states[-1]
+            rows = torch.arange(len(seqs), device=self.device)
+            prompt_cols = torch.tensor([total - len(a) - 1 for a in actions], device=self.device)
+            prompt_h, action_h = h[rows, prompt_cols], h[:, -1]
+        return lps, ents, prompt_h, action_h
+
+    def evaluate(self, steps: Sequence[Step], model: Any = None, need_hidden: bool = False) -> ActionEval:
+        """Re-score the steps' actions (with gradients) under the acting distribution, plus entropy."""
+        if not steps:
+            raise ValueError("evaluate: no steps")
+        choose = [s.candidates is not None for s in steps]
+        if all(choose):
+            return self._evaluate_choose(steps, model, need_hidden)
+        if not any(choose):
+            lps, ents, prompt_h, _ = self._sequence_scores([s.prompt_ids for s in steps],
+                                                           [s.action_ids for s in steps], model,
+                                                           need_hidden=need_hidden, need_entropy=True)
+            logprob = torch.stack([lp.sum() for lp in lps])
+            entropy = torch.stack([e.mean() if e.numel() else e.new_zeros(()) for e in ents])
+            return ActionEval(logprob, lps, entropy, prompt_h)
+        raise ValueError("evaluate: a batch mixes choose-mode and generate-mode steps")
+
+    def _evaluate_choose(self, steps: Sequence[Step], model: Any, need_hidden: bool) -> ActionEval:
+        candidates = [list(s.candidates or []) for s in steps]
+        scores, tokens, hidden = self.candidate_scores([s.prompt_ids for s in steps], candidates, model,
+                                                       need_hidden=need_hidden)
+        logprobs, entropies, token_lps = [], [], []
+        for s, cands, sc, tok in zip(steps, candidates, scores, tokens):
+            try:
+                k = cands.index(s.action_text)
+            except ValueError:
+                raise ValueError(f"step {s.episode_id}/{s.step_index}: action {s.action_text!r} is not among "
+                                 f"its candidates") from None
+            logp = F.log_softmax(sc / self.config.temperature, dim=0)
+            logprobs.append(logp[k])
+            entropies.append(-(logp.exp() * logp).sum())
+            token_lps.append(tok[k, :len(self.candidate_ids(s.action_text))])
+        return ActionEval(torch.stack(logprobs), token_lps, torch.stack(entropies), hidden,
+                          extra={"candidate_scores": scores})
+
+    def action_logprobs(self, steps: Sequence[Step], model: Any = None) -> torch.Tensor:
+        """log pi(a_t | prompt_t) per step, with gradients, as at acting time (choose: candidate log-softmax;
+        generate: sum of the action tokens' log-probs)."""
+        return self.evaluate(steps, model).logprob
+
+    def token_logprobs(self, steps: Sequence[Step], model: Any = None) -> list[torch.Tensor]:
+        """Per-token log-probs of each step's `action_ids` given its prompt (with gradients)."""
+        return self._sequence_scores([s.prompt_ids for s in steps], [s.action_ids for s in steps], model)[0]
+
+    def action_hidden(self, steps: Sequence[Step], model: Any = None) -> torch.Tensor:
+        """[n_steps, hidden]: last hidden state at the last token of prompt_ids + action_ids (SPA's head)."""
+        return self._sequence_scores([s.prompt_ids for s in steps], [s.action_ids for s in steps], model,
+                                     need_hidden=True)[3]
+
+    # -- acting ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, prompts: list[list[int]], candidates: list[list[str]] | None = None,
+            greedy: bool = False) -> list[ActionSample]:
+        """One action per prompt, all prompts in one batched forward pass (choose mode needs `candidates`)."""
+        if not prompts:
+            return []
+        if self.config.mode == "choose":
+            if candidates is None or len(candidates) != len(prompts):
+                raise ValueError("choose mode: act() needs one candidate list per prompt")
+            return self._act_choose(prompts, candidates, greedy)
+        return self._act_generate(prompts, greedy)
+
+    def _act_choose(self, prompts: list[list[int]], candidates: list[list[str]], greedy: bool) -> list[ActionSample]:
+        scores, tokens, _ = self.candidate_scores(prompts, candidates)
+        out = []
+        for cands, sc, tok in zip(candidates, scores, tokens):
+            logp = F.log_softmax(sc.float() / self.config.temperature, dim=0)
+            k = int(logp.argmax()) if greedy else int(torch.multinomial(logp.exp().cpu(), 1))
+            ids = self.candidate_ids(cands[k])
+            out.append(ActionSample(cands[k], list(ids), float(logp[k]), tok[k, :len(ids)].tolist(), True,
+                                    cands[k]))
+        return out
+
+    def _act_generate(self, prompts: list[list[int]], greedy: bool) -> list[ActionSample]:
+        ids, mask = self._left_pad(prompts)
+        pos = self._positions(mask)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        n = len(prompts)
+        done = torch.zeros(n, dtype=torch.bool, device=self.device)
+        gen: list[list[int]] = [[] for _ in range(n)]
+        lps: list[list[float]] = [[] for _ in range(n)]
+        next_pos = pos[:, -1] + 1
+        for _ in range(self.config.max_new_tokens):
+            logp = F.log_softmax(out.logits[:, -1].float() / self.config.temperature, dim=-1)
+            tok = logp.argmax(-1) if greedy else torch.multinomial(logp.exp(), 1).squeeze(1)
+            tok_lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1)
+            for i in range(n):
+                if not done[i]:
+                    gen[i].append(int(tok[i]))
+                    lps[i].append(float(tok_lp[i]))
+            done |= tok == self.eos_id
+            if bool(done.all()):
+                break
+            tok = torch.where(done, torch.full_like(tok, self.pad_id), tok)
+            mask = torch.cat([mask, (~done).long().unsqueeze(1)], dim=1)
+            out = self.model(input_ids=tok.unsqueeze(1), attention_mask=mask, position_ids=next_pos.unsqueeze(1),
+                             use_cache=True, **_with_cache(self.model, _out_cache(out)))
+            next_pos = next_pos + 1
+        samples = []
+        for g, lp in zip(gen, lps):
+            raw = self.tokenizer.decode(g, skip_special_tokens=True)
+            action = parse_action(raw)
+            samples.append(ActionSample(action or "", g, float(sum(lp)), lp, action is not None, raw))
+        return samples

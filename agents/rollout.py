@@ -1,0 +1,186 @@
+"""Batched rollout: many envs step together, and one policy forward pass serves every env that waits.
+
+Episodes come in groups of `group_size` that share a task and seed (`group_id`), which GRPO/RLOO baselines
+and the credit modules (OPRL pairs, GiGPO anchors) need. Envs pull the next episode to start from a queue
+of group members; `collect(min_steps)` returns only whole groups, and episodes still in flight carry over
+to the next call (their steps keep the log-probs of the policy that acted, which is what PPO's ratio needs).
+
+Every episode records `start_index` (its start order) in `Episode.metrics`: success windows must be taken by
+start order, because short (successful) episodes finish first and a "last N finished" window reads high
+early on (research/calibration.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.policy import Policy
+from agents.prompts import PromptBuilder
+from agents.trajectory import Episode, Step
+from credo.config import ConfigError
+
+
+class LocalPool:
+    """The vector-pool interface over envs stepped in this process (used when `envs.vector` is absent)."""
+
+    def __init__(self, env_id: str, n: int, env_kwargs: dict[str, Any] | None = None) -> None:
+        import envs
+
+        self.envs = [envs.make(env_id, **(env_kwargs or {})) for _ in range(n)]
+
+    def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        return self.envs[i].reset(seed=seed, options=options)
+
+    def step(self, actions: dict[int, str]) -> dict[int, tuple[str, float, bool, bool, dict]]:
+        return {i: self.envs[i].step(a) for i, a in actions.items()}
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def make_pool(env_id: str, n: int, env_kwargs: dict[str, Any] | None = None, workers: int = 0) -> Any:
+    """The project's vector pool (`envs.vector.make_pool`) when present, else a `LocalPool`."""
+    try:
+        from envs.vector import make_pool as vector_pool
+    except ImportError:
+        return LocalPool(env_id, n, env_kwargs)
+    return vector_pool(env_id, n, workers=workers, env_kwargs=env_kwargs or {})
+
+
+@dataclass
+class _Slot:
+    """What one env is doing: its current episode and the text state the prompt is built from."""
+
+    episode: Episode
+    obs: str
+    info: dict[str, Any]
+    history: list[tuple[str, str]] = field(default_factory=list)
+    optimal_steps: float | None = None
+
+
+def episode_metrics(episode: Episode, final_info: dict[str, Any], optimal_steps: float | None) -> dict[str, float]:
+    """Success, length, path efficiency (optimal/actual, successes only) and NetHack progression if given."""
+    out = {"length": float(episode.length)}
+    if optimal_steps is not None and episode.success and episode.length > 0:
+        out["efficiency"] = min(1.0, float(optimal_steps) / episode.length)
+    for key in ("progression",):
+        value = final_info.get(key, final_info.get("state", {}).get(key))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+    return out
+
+
+class Rollout:
+    """Steps `num_envs` envs in lock-step with batched acting; see the module docstring."""
+
+    def __init__(self, policy: Policy, builder: PromptBuilder, env_id: str, *, num_envs: int = 16,
+                 group_size: int = 1, seed: int = 0, max_episode_steps: int = 100,
+                 env_kwargs: dict[str, Any] | None = None, workers: int = 0, pool: Any = None,
+                 greedy: bool = False) -> None:
+        if num_envs < 1 or group_size < 1:
+            raise ConfigError(f"rollout: num_envs and group_size must be >= 1, got {num_envs}, {group_size}")
+        self.policy, self.builder, self.env_id = policy, builder, env_id
+        self.num_envs, self.group_size, self.seed = num_envs, group_size, seed
+        self.max_episode_steps, self.greedy = max_episode_steps, greedy
+        self.pool = pool if pool is not None else make_pool(env_id, num_envs, env_kwargs, workers)
+        self.choose = policy.config.mode == "choose"
+        self._pending: deque[tuple[str, int]] = deque()  # (group_id, env seed) of episodes not yet started
+        self._groups_started = 0
+        self._episodes_started = 0
+        self._slots: list[_Slot | None] = [None] * num_envs
+        self._finished: dict[str, list[Episode]] = {}
+        self.env_steps = 0
+        """Env steps taken so far (all calls)."""
+        self.act_seconds = 0.0
+        self.env_seconds = 0.0
+
+    # -- episode bookkeeping -----------------------------------------------------------------------------
+    def _next_start(self) -> tuple[str, int]:
+        if not self._pending:
+            g = self._groups_started
+            self._groups_started += 1
+            env_seed = self.seed * 1_000_003 + g
+            self._pending.extend((f"g{g}-s{env_seed}", env_seed) for _ in range(self.group_size))
+        return self._pending.popleft()
+
+    def _start(self, i: int) -> None:
+        group_id, env_seed = self._next_start()
+        t0 = time.perf_counter()
+        obs, info = self.pool.reset(i, seed=env_seed, options=None)
+        self.env_seconds += time.perf_counter() - t0
+        k = self._episodes_started
+        self._episodes_started += 1
+        ep = Episode(episode_id=f"e{k}", group_id=group_id, env_id=self.env_id, seed=env_seed,
+                     instruction=info.get("instruction", ""), metrics={"start_index": float(k)})
+        optimal = info.get("optimal_steps")
+        self._slots[i] = _Slot(ep, obs, info, [], float(optimal) if isinstance(optimal, (int, float)) else None)
+
+    def _prompt(self, slot: _Slot) -> tuple[list[int], list[str] | None]:
+        admissible = list(slot.info.get("admissible_actions") or [])
+        if self.choose and not admissible:
+            raise ConfigError(f"{self.env_id}: choose mode needs admissible actions, but the env listed none; "
+                              "use policy.mode=generate")
+        ids = self.builder.build(slot.episode.instruction, slot.history, slot.obs, admissible)
+        return ids, (admissible if self.choose else None)
+
+    # -- stepping ----------------------------------------------------------------------------------------
+    def step_all(self) -> list[Episode]:
+        """One batched action for every env, one env step each; returns the episodes that just ended."""
+        for i, slot in enumerate(self._slots):
+            if slot is None:
+                self._start(i)
+        slots: list[_Slot] = [s for s in self._slots if s is not None]
+        prompts, candidates = zip(*(self._prompt(s) for s in slots))
+        t0 = time.perf_counter()
+        samples = self.policy.act(list(prompts), list(candidates) if self.choose else None, greedy=self.greedy)
+        t1 = time.perf_counter()
+        results = self.pool.step({i: s.text for i, s in enumerate(samples)})
+        self.act_seconds += t1 - t0
+        self.env_seconds += time.perf_counter() - t1
+        ended: list[Episode] = []
+        for i, (slot, prompt, cands, sample) in enumerate(zip(slots, prompts, candidates, samples)):
+            obs, reward, term, trunc, info = results[i]
+            ep = slot.episode
+            penalty = 0.0 if sample.valid else self.policy.config.invalid_penalty
+            cap = len(ep.steps) + 1 >= self.max_episode_steps
+            done = bool(term or trunc or cap)
+            ep.steps.append(Step(
+                episode_id=ep.episode_id, group_id=ep.group_id, step_index=len(ep.steps), observation=slot.obs,
+                prompt_ids=list(prompt), action_ids=sample.action_ids, action_text=sample.text,
+                logprob=sample.logprob, token_logprobs=sample.token_logprobs,
+                candidates=list(cands) if cands is not None else None, reward=float(reward) - penalty,
+                valid_action=bool(info.get("valid_action", True)) and sample.valid,
+                state=dict(slot.info.get("state") or {}), next_state=dict(info.get("state") or {}),
+                caption=str(info.get("caption", (slot.info.get("state") or {}).get("message", ""))), done=done))
+            self.env_steps += 1
+            slot.history.append((slot.obs, sample.text if sample.valid else sample.raw))
+            slot.obs, slot.info = obs, info
+            if done:
+                ep.success = bool(info.get("success", False))
+                ep.score = float(info.get("score", 0.0))
+                ep.truncated = not term
+                ep.metrics.update(episode_metrics(ep, info, slot.optimal_steps))
+                ended.append(ep)
+                self._slots[i] = None
+        return ended
+
+    def collect(self, min_steps: int) -> list[Episode]:
+        """Step until whole groups holding >= `min_steps` steps have finished; their episodes in start order."""
+        ready: list[Episode] = []
+        n_steps = 0
+        while n_steps < min_steps:
+            for ep in self.step_all():
+                members = self._finished.setdefault(ep.group_id, [])
+                members.append(ep)
+                if len(members) == self.group_size:
+                    del self._finished[ep.group_id]
+                    ready.extend(members)
+                    n_steps += sum(m.length for m in members)
+        return sorted(ready, key=lambda e: e.metrics["start_index"])
+
+    def close(self) -> None:
+        self.pool.close()

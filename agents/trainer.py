@@ -1,0 +1,359 @@
+"""`Trainer(config).train()`: the RL loop, top to bottom.
+
+    for each iteration:
+        episodes  = rollout.collect(steps_per_iter)          # batched acting, whole groups
+        rewards   = sum_m w_m * credit_m.assign(episodes)    # per-step credit, stored on Step.step_rewards[m]
+        adv       = estimator(episodes, rewards)             # A = A^E + w * A^S (agents/advantages.py)
+        stats     = learner.update(steps, adv)               # PPO-clip on the action tokens
+        log metrics, sampled episodes; write an atomic checkpoint
+
+A checkpoint holds the policy weights, the optimizer (and value head), python/numpy/torch RNG states, the
+iteration, the metrics position, the success window and every credit module's state: `credo train --resume
+runs/NAME` after a `kill -9` continues from it, losing at most the iteration in flight. Env states cannot be
+saved (NetHack), so episodes in flight at the checkpoint restart.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import credit
+from agents import advantages as adv_lib
+from agents.config import TrainConfig
+from agents.learner import Learner
+from agents.policy import Policy
+from agents.prompts import PromptBuilder
+from agents.rollout import Rollout
+from agents.runs import RunDir
+from agents.trajectory import Episode
+from credo.config import ConfigError
+
+TRAINER_STATE = "trainer.pt"
+WINDOW_KEYS = ("success", "score", "return", "episode_length", "efficiency", "progression")
+
+
+class StartOrderWindow:
+    """Outcome statistics over the last N episodes *by start order*, counting only a finished prefix.
+
+    Short episodes finish first (and succeed more often), so a "last N finished" window reads high early on;
+    this one advances only past episodes all of whose predecessors have finished (research/calibration.md).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.next_index = 0
+        self.window: deque[dict[str, float]] = deque(maxlen=size)
+        self._waiting: dict[int, dict[str, float]] = {}
+
+    def add(self, episode: Episode) -> None:
+        row = {"success": float(episode.success), "score": episode.score, "return": episode.total_reward,
+               "episode_length": float(episode.length)}
+        for key in ("efficiency", "progression"):
+            if key in episode.metrics:
+                row[key] = episode.metrics[key]
+        self._waiting[int(episode.metrics["start_index"])] = row
+        while self.next_index in self._waiting:
+            self.window.append(self._waiting.pop(self.next_index))
+            self.next_index += 1
+
+    def stats(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key in WINDOW_KEYS:
+            vals = [r[key] for r in self.window if key in r]
+            if vals:
+                out[key] = float(np.mean(vals))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_index": self.next_index, "window": list(self.window)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.next_index = int(state["next_index"])
+        self.window = deque(state["window"], maxlen=self.size)
+        self._waiting = {}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+class Trainer:
+    """Builds the run's parts from a `TrainConfig` (or resumes them from a run folder) and trains."""
+
+    def __init__(self, config: TrainConfig, run: RunDir | None = None) -> None:
+        import envs
+
+        self.config = c = config
+        if c.torch_threads:
+            torch.set_num_threads(c.torch_threads)
+        seed_everything(c.seed)
+        family = envs.card(c.env).family
+        self.run = run or RunDir.create(c.name, c, Path(c.runs_root))
+        checkpoint = self.run.latest_checkpoint() if run is not None else None
+        self.policy = (Policy.load(checkpoint / "policy") if checkpoint else
+                       Policy.from_config(c.policy, [c.env]))
+        self.policy.model.eval()
+        self.builder = PromptBuilder(family, self.policy.tokenizer, c.prompt, generate=c.policy.mode == "generate")
+        self.learner = Learner(self.policy, c.learner, value_head=c.advantage == "gae")
+        self.modules = self._build_credit(envs)
+        self.window = StartOrderWindow(c.success_window)
+        self.iteration = 0
+        self.env_steps = 0
+        self.wall_time = 0.0
+        self._groups_started = 0
+        rng = self._load(checkpoint) if checkpoint is not None else None
+        self.rollout = Rollout(self.policy, self.builder, c.env, num_envs=c.num_envs, group_size=c.group_size,
+                               seed=c.seed, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
+                               workers=c.workers)
+        # a resumed run continues the episode numbering and group seeds where the checkpoint left them
+        self.rollout._groups_started = self._groups_started
+        self.rollout._episodes_started = self.window.next_index
+        if rng is not None:
+            set_rng_state(rng)  # last, so nothing built above consumes the restored random stream
+
+    def _build_credit(self, envs: Any) -> list[tuple[str, float, Any]]:
+        c = self.config
+        spec = credit.parse_spec(c.credit)
+        names = {n for n, _ in spec}
+        for extra in set(c.credit_config) - names:
+            raise ConfigError(f"credit_config.{extra}: module {extra!r} is not in credit={c.credit!r}")
+        context = credit.CreditContext(run_dir=self.run.path, policy=self.policy, env_id=c.env, seed=c.seed,
+                                       judge_url=c.judge_url,
+                                       env_factory=lambda: envs.make(c.env, **c.env_kwargs))
+        modules = []
+        for name, weight in spec:
+            cls = credit.get(name)
+            cfg = cls.Config.build(c.credit_config.get(name, {}), source=f"credit_config.{name}")
+            modules.append((name, weight, cls(cfg, context)))
+        return modules
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+    def _write_checkpoint(self, folder: Path) -> None:
+        self.policy.save(folder / "policy")
+        torch.save({
+            "iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
+            "groups_started": self.rollout._groups_started, "window": self.window.state_dict(),
+            "learner": self.learner.state_dict(), "rng": rng_state(),
+            "credit": {name: module.state_dict() for name, _, module in self.modules},
+        }, folder / TRAINER_STATE)
+
+    def _load(self, folder: Path) -> dict[str, Any]:
+        """Restore the checkpoint's trainer state; returns its RNG state (applied once everything is built)."""
+        state = torch.load(folder / TRAINER_STATE, weights_only=False)
+        self.iteration, self.env_steps = int(state["iteration"]), int(state["env_steps"])
+        self.wall_time, self._groups_started = float(state["wall_time"]), int(state["groups_started"])
+        self.window.load_state_dict(state["window"])
+        self.learner.load_state_dict(state["learner"])
+        for name, _, module in self.modules:
+            if name in state["credit"]:
+                module.load_state_dict(state["credit"][name])
+        self.run.truncate_metrics(self.iteration)
+        return state["rng"]
+
+    # -- one iteration's pieces --------------------------------------------------------------------------------
+    def assign_credit(self, episodes: list[Episode]) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None,
+                                                              dict[str, float]]:
+        """Run every credit module; returns (summed reward-kind, summed advantage-kind step signals, metrics)."""
+        rewards: list[np.ndarray] | None = None
+        advs: list[np.ndarray] | None = None
+        metrics: dict[str, float] = {}
+        for name, weight, module in self.modules:
+            t0 = time.perf_counter()
+            out = module.assign(episodes)
+            metrics[f"{name}/seconds"] = time.perf_counter() - t0
+            if len(out.step_rewards) != len(episodes) or any(
+                    len(r) != ep.length for r, ep in zip(out.step_rewards, episodes)):
+                raise RuntimeError(f"credit module {name!r} returned step rewards of the wrong shape")
+            for ep, r in zip(episodes, out.step_rewards):
+                for step, v in zip(ep.steps, r):
+                    step.step_rewards[name] = float(v)
+            metrics.update({f"{name}/{k}": float(v) for k, v in out.metrics.items()})
+            scaled = [weight * np.asarray(r, dtype=np.float64) for r in out.step_rewards]
+            if not any(np.any(r != 0) for r in scaled):
+                continue
+            if out.kind == "advantage":
+                advs = scaled if advs is None else [a + s for a, s in zip(advs, scaled)]
+            else:
+                rewards = scaled if rewards is None else [a + s for a, s in zip(rewards, scaled)]
+        return rewards, advs, metrics
+
+    def advantages(self, episodes: list[Episode], rewards: list[np.ndarray] | None,
+                   advs: list[np.ndarray] | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-step advantages (flattened in step order) and, for gae, the value targets."""
+        c = self.config
+        fn = adv_lib.ESTIMATORS[c.advantage]
+        options: dict[str, Any] = {}
+        if c.advantage in ("returns", "gae"):
+            options["gamma"] = c.gamma
+            if advs is not None:
+                raise ConfigError(f"advantage-kind credit ({c.credit}) needs advantage=grpo, rloo or reinforce++")
+        if c.advantage == "gae":
+            options["lam"] = c.gae_lambda
+        if c.advantage == "grpo":
+            options["std_norm"] = c.grpo_std_norm
+        targets = None
+        if c.advantage == "gae":
+            steps = [s for ep in episodes for s in ep.steps]
+            for s, v in zip(steps, self.learner.values(steps)):
+                s.value = float(v)
+            targets = np.concatenate(adv_lib.gae_targets(episodes, rewards, c.step_advantage_weight, "reward",
+                                                         c.gamma, c.gae_lambda))
+        per_ep = fn(episodes, rewards, c.step_advantage_weight, "reward", **options)
+        if advs is not None:
+            per_ep = [a + c.step_advantage_weight * s for a, s in zip(per_ep, advs)]
+        return np.concatenate(per_ep), targets
+
+    def iterate(self) -> dict[str, float]:
+        """One rollout -> credit -> advantages -> update; returns the iteration's metrics."""
+        t0 = time.perf_counter()
+        act0, env0, steps0 = self.rollout.act_seconds, self.rollout.env_seconds, self.rollout.env_steps
+        episodes = self.rollout.collect(self.config.steps_per_iter)
+        t_roll = time.perf_counter()
+        rewards, advs, credit_metrics = self.assign_credit(episodes)
+        t_credit = time.perf_counter()
+        advantages, targets = self.advantages(episodes, rewards, advs)
+        steps = [s for ep in episodes for s in ep.steps]
+        stats = self.learner.update(steps, advantages, targets)
+        t_end = time.perf_counter()
+        new_steps = self.rollout.env_steps - steps0
+        self.env_steps += new_steps
+        self.wall_time += t_end - t0
+        self.iteration += 1
+        for ep in episodes:
+            self.window.add(ep)
+        metrics: dict[str, float] = {"env_steps": float(self.env_steps), "episodes": float(self.window.next_index),
+                                     "wall_time": self.wall_time, **self.window.stats()}
+        metrics.update({
+            "batch_success": float(np.mean([ep.success for ep in episodes])),
+            "batch_episode_length": float(np.mean([ep.length for ep in episodes])),
+            "batch_steps": float(len(steps)),
+            "kl": stats.pop("approx_kl"), "tokens_per_s": stats.pop("learner_tokens_per_s"),
+            "env_steps_per_s": new_steps / max(t_end - t0, 1e-9),
+            "act_seconds": self.rollout.act_seconds - act0, "env_seconds": self.rollout.env_seconds - env0,
+            "rollout_seconds": t_roll - t0, "credit_seconds": t_credit - t_roll,
+            "credit_share": (t_credit - t_roll) / max(t_end - t0, 1e-9),
+            "advantage_std": float(np.std(advantages)),
+        })
+        metrics.update(stats)
+        metrics.update(credit_metrics)
+        self.run.log_metrics(self.iteration, metrics)
+        if self.config.log_episodes:
+            self.run.write_episodes(self.iteration, episodes[:self.config.log_episodes])
+        return metrics
+
+    def done(self) -> bool:
+        c = self.config
+        return bool((c.total_env_steps is not None and self.env_steps >= c.total_env_steps)
+                    or (c.max_minutes is not None and self.wall_time >= 60 * c.max_minutes))
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        """Train until a stop criterion; returns a summary (final window metrics, before/after evaluation)."""
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        c = self.config
+        before = self.evaluate() if c.eval_episodes and self.iteration == 0 else None
+        total = c.total_env_steps or 0
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[info]}"),
+                            TimeElapsedColumn(), disable=not c.progress)
+        last: dict[str, float] = {}
+        try:
+            with progress:
+                task = progress.add_task(self.run.name, total=total or None,
+                                         completed=self.env_steps, info="")
+                while not self.done():
+                    last = self.iterate()
+                    if self.iteration % c.checkpoint_every == 0 or self.done():
+                        self.run.save_checkpoint(self.iteration, self._write_checkpoint, keep=c.keep_checkpoints)
+                    progress.update(task, completed=self.env_steps, info=(
+                        f"it {self.iteration}  success {last.get('success', 0):.2f}  "
+                        f"return {last.get('return', 0):.2f}  len {last.get('episode_length', 0):.1f}  "
+                        f"KL {last['kl']:.4f}  {last['tokens_per_s']:.0f} tok/s  "
+                        f"{last['env_steps_per_s']:.0f} steps/s"))
+        finally:
+            self.rollout.close()
+            for _, _, module in self.modules:
+                module.close()
+        summary: dict[str, Any] = {"run": str(self.run.path), "iterations": self.iteration,
+                                   "env_steps": self.env_steps, "wall_time": self.wall_time,
+                                   **{k: last[k] for k in WINDOW_KEYS if k in last}}
+        if c.eval_episodes:
+            summary["eval"] = {"random": self.evaluate(random_policy=True), "after": self.evaluate()}
+            if before is not None:
+                summary["eval"]["before"] = before
+            self.run.write_json("summary.json", summary)
+            self._plot()
+        self.run.close()
+        if c.progress:
+            Console().print(summary_table(summary))
+        return summary
+
+    def evaluate(self, random_policy: bool = False) -> dict[str, float]:
+        """Success, length and efficiency of `eval_episodes` sampled episodes (seeds disjoint from training)."""
+        from agents.evaluate import RandomPolicy, play, summarize
+
+        c = self.config
+        policy: Any = RandomPolicy(c.seed) if random_policy else self.policy
+        state = rng_state()  # evaluation must not change the training run's random stream
+        episodes = play(policy, self.builder, c.env, c.eval_episodes, seed=10_000_000 + c.seed,
+                        num_envs=c.num_envs, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs)
+        set_rng_state(state)
+        res = summarize(episodes, env=c.env, policy="random" if random_policy else "model", greedy=False,
+                        seed=c.seed, wall_s=0.0)
+        return {"success": res.success, "episode_length": res.mean_length,
+                "efficiency": res.efficiency if res.efficiency is not None else float("nan"), "score": res.score}
+
+    def _plot(self) -> None:
+        from agents.plots import plot_runs
+
+        plot_runs([self.run], ["success", "episode_length", "efficiency"], self.run.path / "learning_curve.png")
+
+
+def summary_table(summary: dict[str, Any]) -> Any:
+    """The table a run ends with: final window metrics, and random / before / after evaluations if run."""
+    from rich.table import Table
+
+    table = Table(title=f"credo train: {summary['run']}")
+    evals = summary.get("eval", {})
+    cols = [k for k in ("random", "before", "after") if k in evals]
+    table.add_column("metric")
+    table.add_column("training window")
+    for col in cols:
+        table.add_column(f"eval {col}")
+    for key in ("success", "episode_length", "efficiency", "score", "return"):
+        row = [key, f"{summary[key]:.3f}" if key in summary else "-"]
+        row += [f"{evals[col][key]:.3f}" if key in evals[col] else "-" for col in cols]
+        if any(v != "-" for v in row[1:]):
+            table.add_row(*row)
+    table.add_row("env steps", str(summary["env_steps"]), *["" for _ in cols])
+    table.add_row("wall time", f"{summary['wall_time']:.0f} s", *["" for _ in cols])
+    return table
+
+
+def train_from_cli(config_path: str | None, overrides: list[str], resume: str | None) -> dict[str, Any]:
+    """`credo train`: a new run from YAML + overrides, or `--resume runs/NAME` with the run's own config."""
+    if resume:
+        run = RunDir.open(resume)
+        config = TrainConfig.build(run.config(), overrides, source=str(run.path / "config.yaml"))
+        return Trainer(config, run).train()
+    return Trainer(TrainConfig.from_yaml(config_path, overrides)).train()

@@ -1,0 +1,135 @@
+"""`gigpo`: Group-in-Group Policy Optimization (Feng et al., NeurIPS 2025; verl-agent), the step-level baseline.
+
+Two nested relative advantages, computed inside each group of episodes that share a task and seed:
+
+- episode level: A^E_i = (R_i - mean_g R) / F, R the episode outcome;
+- step level: steps whose observation is the same *anchor state* across the group's trajectories are
+  compared on their discounted step returns R_t = sum_k gamma^k r_{t+k}: A^S = (R_t - mean_anchor R_t) / F;
+- combined: A_{i,t} = A^E_i + w * A^S_{i,t}.
+
+F is 1 (`mean_norm`) or the group's std + eps (`mean_std_norm`). The module returns `kind="advantage"`.
+In credo's trainer the learner computes A^E itself and adds w * (this output) as A^S, so by default the module
+returns the step-level part only: `credo train --credit gigpo advantage=grpo grpo_std_norm=false` is GiGPO with
+`mean_norm` (the trainer's `step_advantage_weight` is w). `episode_level=true` returns the whole
+A^E + w * A^S, for using the module on its own.
+
+Paper vs released code: for a group (episode or anchor) with a single member the paper's relative
+advantage is 0; verl-agent uses mean 0 and std 1 there, i.e. the raw return becomes the advantage.
+`singleton="raw"` reproduces that.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+from rapidfuzz import fuzz
+
+from agents.trajectory import Episode
+from credit._episodes import OutcomeSource, groups, outcome
+from credit.base import CreditModule, CreditOutput, register_credit
+from credo.config import Config
+
+
+class GiGPOConfig(Config):
+    """GiGPO's knobs (verl-agent names: `algorithm.gigpo.step_advantage_w`, `mode`, `similarity_thresh`)."""
+
+    step_advantage_w: float = Field(1.0, ge=0.0, description="w: weight of the step-level (anchor-state) advantage added to the episode-level one.")
+    gamma: float = Field(0.95, gt=0.0, le=1.0, description="Discount of the step returns compared within an anchor group (verl-agent: 0.95).")
+    mode: Literal["mean_norm", "mean_std_norm"] = Field("mean_norm", description="mean_norm: subtract the group mean (F=1); mean_std_norm: also divide by the group std + epsilon.")
+    similarity_thresh: float = Field(1.0, gt=0.0, le=1.0, description="Steps whose observations have similarity >= this (rapidfuzz ratio / 100) share an anchor group; 1.0 = identical text only (the paper).")
+    outcome: OutcomeSource = Field("return", description="Episode outcome R and step rewards: 'return' uses the env rewards; 'success'/'score' put that number on the last step.")
+    singleton: Literal["zero", "raw"] = Field("zero", description="Advantage in a group of one: 'zero' (paper: nothing to compare with) or 'raw' (verl-agent: mean 0, std 1).")
+    epsilon: float = Field(1e-6, gt=0.0, description="Added to the std in mean_std_norm.")
+    episode_level: bool = Field(False, description="Also add the episode-level A^E here (full GiGPO, for use outside credo's trainer); false: w*A^S only, since credo's learner adds A^E itself (advantage=grpo).")
+
+
+def _step_rewards(ep: Episode, source: OutcomeSource) -> np.ndarray:
+    """Per-step rewards consistent with the chosen outcome: env rewards, or the outcome on the last step."""
+    if source == "return":
+        return np.array([s.reward for s in ep.steps], dtype=np.float64)
+    r = np.zeros(ep.length, dtype=np.float64)
+    if ep.length:
+        r[-1] = outcome(ep, source)
+    return r
+
+
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """R_t = sum_{k>=t} gamma^(k-t) r_k, computed backwards."""
+    out = np.zeros_like(rewards)
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+    return out
+
+
+@register_credit("gigpo")
+class GiGPO(CreditModule):
+    """Episode-level plus anchor-state step-level group-relative advantages (no model to train)."""
+
+    Config = GiGPOConfig
+    config: GiGPOConfig
+
+    def _normalise(self, values: np.ndarray) -> np.ndarray:
+        """Group-relative values of one group (episode group or anchor group)."""
+        if len(values) == 1:
+            return values.copy() if self.config.singleton == "raw" else np.zeros(1)
+        centred = values - values.mean()
+        if self.config.mode == "mean_std_norm":
+            centred = centred / (values.std(ddof=1) + self.config.epsilon)
+        return centred
+
+    def _anchor_groups(self, observations: list[str]) -> list[list[int]]:
+        """Cluster step positions by identical (or, below threshold 1, similar) observation text."""
+        thresh = self.config.similarity_thresh
+        if thresh >= 1.0:
+            exact: dict[str, list[int]] = {}
+            for pos, obs in enumerate(observations):
+                exact.setdefault(obs, []).append(pos)
+            return list(exact.values())
+        clusters: list[tuple[str, list[int]]] = []
+        for pos, obs in enumerate(observations):
+            for rep, members in clusters:
+                if fuzz.ratio(obs, rep) / 100.0 >= thresh:
+                    members.append(pos)
+                    break
+            else:
+                clusters.append((obs, [pos]))
+        return [members for _, members in clusters]
+
+    def assign(self, episodes: list[Episode]) -> CreditOutput:
+        cfg = self.config
+        advantages = [np.zeros(ep.length, dtype=np.float64) for ep in episodes]
+        anchor_sizes: list[int] = []
+        step_abs: list[float] = []
+        for members in groups(episodes).values():
+            ep_adv = self._normalise(np.array([outcome(episodes[i], cfg.outcome) for i in members], dtype=np.float64))
+            # Flatten the group's steps, then compare steps that share an anchor observation.
+            where: list[tuple[int, int]] = []
+            observations: list[str] = []
+            returns: list[float] = []
+            for i in members:
+                ret = discounted_returns(_step_rewards(episodes[i], cfg.outcome), cfg.gamma)
+                for t, step in enumerate(episodes[i].steps):
+                    where.append((i, t))
+                    observations.append(step.observation)
+                    returns.append(ret[t])
+            step_adv = np.zeros(len(where))
+            returns_arr = np.array(returns, dtype=np.float64)
+            for anchor in self._anchor_groups(observations):
+                step_adv[anchor] = self._normalise(returns_arr[anchor])
+                anchor_sizes.append(len(anchor))
+            if cfg.episode_level:
+                for k, i in enumerate(members):
+                    advantages[i] += ep_adv[k]
+            for (i, t), a in zip(where, step_adv, strict=True):
+                advantages[i][t] += cfg.step_advantage_w * a
+                step_abs.append(abs(a))
+        metrics = {
+            "anchor_group_size": float(np.mean(anchor_sizes)) if anchor_sizes else 0.0,
+            "anchored_step_frac": float(sum(n for n in anchor_sizes if n > 1) / max(1, sum(anchor_sizes))),
+            "step_adv_abs": float(np.mean(step_abs)) if step_abs else 0.0,
+        }
+        return CreditOutput(advantages, metrics=metrics, kind="advantage")

@@ -1,0 +1,76 @@
+"""Action names for NLE/MiniHack tasks: "north", "far east", "pickup", "esc"... and their parser.
+
+NLE actions are `IntEnum` members whose value is the keycode sent to NetHack. A task's action set is
+`env.unwrapped.actions`; `ActionSet` names each member (from its enum class and member name, so every
+NLE action has a name without a hand-written table) and parses text back to the member's index.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from nle import nethack
+
+_COMPASS = {"N": "north", "E": "east", "S": "south", "W": "west",
+            "NE": "northeast", "SE": "southeast", "SW": "southwest", "NW": "northwest"}
+_TEXT_CHARACTERS = {"PLUS": "plus", "MINUS": "minus", "SPACE": "space", "APOS": "apostrophe",
+                    "QUOTE": "quote", "DOLLAR": "dollar"}
+_STRIP = string.whitespace + string.punctuation
+
+
+def action_name(action: int) -> str:
+    """The name of one NLE action enum member (e.g. `CompassDirectionLonger.E` -> "far east")."""
+    kind = type(action).__name__
+    member = action.name
+    if kind == "CompassDirection":
+        return _COMPASS[member]
+    if kind == "CompassDirectionLonger":
+        return "far " + _COMPASS[member]
+    if kind == "TextCharacters":
+        return _TEXT_CHARACTERS.get(member, member.removeprefix("NUM_"))
+    return member.lower()
+
+
+def normalize(text: str) -> str:
+    """Lower-case, strip surrounding whitespace/punctuation, and collapse inner `_`, `-` and spaces."""
+    words = text.strip(_STRIP).lower().replace("_", " ").replace("-", " ").split()
+    return " ".join(words)
+
+
+class ActionSet:
+    """The names of one task's actions, in the task's own order, and the text -> index parser.
+
+    Accepted inputs, in order: a name ("far east", case and surrounding punctuation ignored), or the
+    exact key a human would press ("k" is north, "K" far north, "," pickup), which is how a letter answers
+    a prompt such as "What do you want to eat? [fg or ?*]".
+    """
+
+    def __init__(self, actions: Sequence[int]) -> None:
+        self.actions = tuple(actions)
+        self.names = [action_name(a) for a in self.actions]
+        self._by_name = {name: i for i, name in reversed(list(enumerate(self.names)))}
+        self._by_key = {chr(int(a)): i for i, a in reversed(list(enumerate(self.actions)))
+                        if chr(int(a)) in string.printable and not chr(int(a)).isspace()}
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def parse(self, text: str) -> int | None:
+        """Index of the action `text` names in this set, or None when it names none."""
+        stripped = text.strip()
+        if len(stripped) == 1 and stripped in self._by_key:
+            return self._by_key[stripped]
+        return self._by_name.get(normalize(stripped))
+
+    def uses_items(self) -> bool:
+        """Whether any action acts on inventory items (then the observation shows the inventory)."""
+        return any(a in _ITEM_COMMANDS for a in self.actions)
+
+
+_ITEM_COMMANDS = frozenset({
+    nethack.Command.APPLY, nethack.Command.DROP, nethack.Command.EAT, nethack.Command.FIRE,
+    nethack.Command.PUTON, nethack.Command.QUAFF, nethack.Command.QUIVER, nethack.Command.READ,
+    nethack.Command.REMOVE, nethack.Command.TAKEOFF, nethack.Command.THROW, nethack.Command.WEAR,
+    nethack.Command.WIELD, nethack.Command.ZAP, nethack.Command.CAST,
+})

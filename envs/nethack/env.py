@@ -1,0 +1,211 @@
+"""`NLETextEnv`: any NLE or MiniHack task as a credo text env (one implementation for both families).
+
+The wrapped task is an ordinary NLE env (`nle.env.base.NLE` subclass), made from a Gymnasium id or a
+`module:Class` entry point; this class adds the text contract around it:
+- observations are rendered by `envs.nethack.text` (message, what surrounds the hero, stats, inventory, crop);
+- actions are names parsed by `envs.nethack.actions.ActionSet` over the task's own action set;
+- `--More--` never reaches the agent: NLE presses it, and every message shown on the way is kept (joined in
+  order) in the observation and `info["state"]["message"]`;
+- an action that names nothing in the set does NOT step NetHack: reward 0, `valid_action=False`, the next
+  observation starts with the not-understood note, and the step counts toward the step cap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import load_env_creator
+
+from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.nethack.actions import ActionSet
+from envs.nethack.progression import progression
+from envs.nethack.text import Renderer, TextOptions, decode, shortest_path_length, stats_state
+
+TASK_SUCCESSFUL = 2
+"""NLE's `StepStatus.TASK_SUCCESSFUL` (tasks without a goal, such as Score, never return it)."""
+ABORTED = -1
+"""NLE's `StepStatus.ABORTED`: the task's step cap was reached."""
+OBSERVATION_KEYS = ("glyphs", "chars", "blstats", "message", "inv_strs", "inv_letters")
+"""The NLE observation keys the text is rendered from."""
+
+
+def make_task(task: str, **kwargs: Any) -> Any:
+    """The raw NLE env of `task`: a Gymnasium id ("NetHackScore-v0") or an entry point ("pkg.mod:Class")."""
+    if ":" in task:
+        return load_env_creator(task)(**kwargs)
+    return gym.make(task, disable_env_checker=True, **kwargs).unwrapped
+
+
+class NLETextEnv(TextEnv):
+    """An NLE/MiniHack task with text observations and named actions.
+
+    Args:
+        task: Gymnasium id or `module:Class` entry point of the NLE task to wrap.
+        instruction: the task in words (`info["instruction"]`).
+        render_mode: only "ansi" (the last observation text) is supported.
+        **kwargs: `TextOptions` fields (stats, inventory, crop, compact, max_entities, max_per_kind);
+            everything else goes to the NLE task (e.g. `max_episode_steps`, `character`, `actions`).
+
+    Rewards are the task's own (NLE/MiniHack reward functions, unchanged). Seeding: `reset(seed=s)` seeds
+    NetHack's core and display RNGs from `s` (and `fix_moon_phase=True` by default), so the same seed gives
+    the same episode; unseeded resets draw fresh seeds from the env's generator.
+    """
+
+    family: ClassVar[str] = "nethack"
+    state_schema: ClassVar[dict[str, str]] = {
+        "hp": "hit points now", "hp_max": "maximum hit points",
+        "energy": "spell energy now", "energy_max": "maximum spell energy",
+        "ac": "armour class (lower is better)", "strength": "strength (3-25)",
+        "depth": "dungeon depth (1 at the start, grows going down)",
+        "dungeon_number": "which dungeon branch (0 = the main Dungeons of Doom)",
+        "dungeon_level": "level number inside the current branch",
+        "gold": "gold pieces carried", "xp_level": "experience level", "xp_points": "experience points",
+        "score": "in-game score (shown on the bottom line)", "time": "game turns elapsed",
+        "hunger": "satiated, not hungry, hungry, weak, fainting, fainted or starved",
+        "encumbrance": "unencumbered, burdened, stressed, strained, overtaxed or overloaded",
+        "conditions": "list of active conditions (blind, conf, stun, hallu, lev, fly...)",
+        "x": "hero column on the 79x21 map", "y": "hero row on the 79x21 map (0 is the top)",
+        "message": "the game messages of this step, joined in order (those behind --More-- included)",
+        "progression": "BALROG progression 0-100 reached so far in the episode (deepest level / highest xp level)",
+    }
+
+    def __init__(self, task: str, instruction: str = "", render_mode: str | None = None, **kwargs: Any) -> None:
+        super().__init__(render_mode=render_mode)
+        option_keys = TextOptions.model_fields.keys() & kwargs.keys()
+        self.options = TextOptions.build({k: kwargs.pop(k) for k in option_keys}, source=f"{task} options")
+        kwargs.setdefault("observation_keys", OBSERVATION_KEYS)
+        kwargs.setdefault("fix_moon_phase", True)
+        self.task = task
+        self.instruction = instruction
+        self.raw = make_task(task, **kwargs)
+        self.action_set = ActionSet(self.raw.actions)
+        show_inventory = self.options.inventory
+        if show_inventory is None:
+            show_inventory = self.action_set.uses_items()
+        self.renderer = Renderer(self.options, show_inventory)
+        self.max_episode_steps = int(self.raw._max_episode_steps)
+        self._messages: list[bytes] = []
+        self._hook_messages()
+        self._steps = 0
+        self._progression = 0.0
+        self._obs: dict[str, np.ndarray] = {}
+        self._state: dict[str, Any] = {}
+        self._text = ""
+
+    # -- messages --------------------------------------------------------------------------------
+    def _hook_messages(self) -> None:
+        """Record the message after every keypress NLE sends (its own `--More--` presses included).
+
+        NLE answers `--More--` itself inside `step` and drops the message it hid; wrapping the game's
+        `step` on this instance is the one place that sees them all. `_quit_game` (NLE ending a finished
+        task) is wrapped so its "Really quit?" dialogue stays out of the text.
+        """
+        raw, nh = self.raw, self.raw.nethack
+        index = raw._message_index
+        game_step, quit_game = nh.step, raw._quit_game
+        recording = [True]
+
+        def step(key: int) -> tuple[Any, bool]:
+            observation, done = game_step(key)
+            message = observation[index]
+            if recording[0] and message[0]:
+                text = message.tobytes()
+                if not self._messages or self._messages[-1] != text:
+                    self._messages.append(text)
+            return observation, done
+
+        def quietly_quit(observation: Any, done: bool) -> None:
+            recording[0] = False
+            try:
+                quit_game(observation, done)
+            finally:
+                recording[0] = True
+
+        nh.step = step
+        raw._quit_game = quietly_quit
+
+    def _message(self) -> str:
+        """The messages recorded since the last call, joined in order (then cleared)."""
+        current = self._obs["message"].tobytes()
+        if current[0] and (not self._messages or self._messages[-1] != current):
+            self._messages.append(current)
+        text = " ".join(decode(m) for m in self._messages)
+        self._messages.clear()
+        return text
+
+    # -- the contract ------------------------------------------------------------------------------
+    def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        core, disp = (int(s) for s in self.np_random.integers(0, 2**62, size=2))
+        self._seed_task(core, disp)
+        self._messages.clear()
+        self._steps = 0
+        self._progression = 0.0
+        obs, raw_info = self._raw_reset()
+        text = self._observe(obs, raw_info, success=False)
+        info = self._info(raw_info, success=False, valid=True)
+        optimal = shortest_path_length(obs["glyphs"], self._state["x"], self._state["y"])
+        if optimal is not None:
+            info["optimal_steps"] = optimal
+        return text, info
+
+    def _seed_task(self, core: int, disp: int) -> None:
+        """Seed NetHack's RNGs for the next reset (MiniHack overrides this for its fixed level seeds)."""
+        self.raw.seed(core, disp, reseed=False)
+
+    def _raw_reset(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return self.raw.reset()
+
+    def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self._steps += 1
+        index = self.action_set.parse(action)
+        if index is None:
+            note = INVALID_ACTION_NOTE.format(action=action) + " Choose one of the listed actions."
+            truncated = self._steps >= self.max_episode_steps
+            info = self._info({}, success=False, valid=False)
+            return f"{note}\n{self._text}", 0.0, False, truncated, info
+        obs, reward, done, _, raw_info = self.raw.step(index)
+        end_status = int(raw_info.get("end_status", 0))
+        success = end_status == TASK_SUCCESSFUL or bool(raw_info.get("is_ascended", False))
+        truncated = end_status == ABORTED or (self._steps >= self.max_episode_steps and not done)
+        terminated = bool(done) and not truncated
+        text = self._observe(obs, raw_info, success)
+        return text, float(reward), terminated, truncated, self._info(raw_info, success=success, valid=True)
+
+    def _observe(self, obs: dict[str, np.ndarray], raw_info: dict[str, Any], success: bool) -> str:
+        """Update the state from a raw observation and render its text."""
+        self._obs = obs
+        state = stats_state(obs["blstats"])
+        state["message"] = self._message()
+        self._progression = max(self._progression, self._progress(state, raw_info, success))
+        state["progression"] = self._progression
+        self._state = state
+        self._text = self.renderer.render(obs, state["message"], state)
+        return self._text
+
+    def _progress(self, state: dict[str, Any], raw_info: dict[str, Any], success: bool) -> float:
+        """BALROG progression of one state (MiniHack overrides: 100 on success, else 0)."""
+        return progression(state["depth"], state["xp_level"], bool(raw_info.get("is_ascended", False)))
+
+    def _score(self, success: bool) -> float:
+        """`info["score"]`: the in-game score (MiniHack overrides: 1 on success, else 0)."""
+        return float(self._state["score"])
+
+    def _info(self, raw_info: dict[str, Any], success: bool, valid: bool) -> dict[str, Any]:
+        return {
+            "instruction": self.instruction,
+            "admissible_actions": list(self.action_set.names),
+            "valid_action": valid,
+            "success": success,
+            "score": self._score(success),
+            "state": dict(self._state),
+            "progression": self._progression,
+            "end_status": int(raw_info.get("end_status", 0)),
+        }
+
+    def close(self) -> None:
+        if getattr(self, "raw", None) is not None:
+            self.raw.close()
+            self.raw = None
+        super().close()

@@ -1,0 +1,182 @@
+"""`TextWorldEnv`: a TextWorld challenge game as a credo text env (one id = one challenge level, games by seed).
+
+Contract choices (see envs/README.md):
+- An id is a family of `num_games` games (default 100). `reset(seed=k)` plays game `k % num_games`
+  (generated into the cache on first use; `credo envs pregenerate ID --seeds 0-99` makes them all ahead of
+  time); `reset()` without a seed draws the game with the env's own RNG. For held-out games, make the env
+  with a larger `num_games` and use seeds above the training ones.
+- The observation is TextWorld's feedback, compacted: the ASCII banner and runs of blank lines removed.
+- An action is valid when it is one of TextWorld's admissible commands (case and spacing ignored). An invalid
+  action is not sent to the game: nothing happens, the step is counted, `valid_action=False` and the next
+  observation says it was not understood. With `forward_invalid=True` the command is still sent to the game
+  and its own reply ("That's not a verb I recognise.", "You can't go that way.") is shown after the note;
+  the game may then change state on a command its logic does not list, which is why it is not the default.
+- Reward is TextWorld's own: the change in game points. `info["score"]` is points / max points (BALROG's
+  TextWorld sub-goal fraction). `terminated` when the game is won or lost, `truncated` at `max_steps`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, ClassVar
+
+from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.textworld.games import challenges, ensure_game
+
+_BANNER_LINE = re.compile(r"^[\s_|\\$/<>]*$")
+_ROOM_HEADER = re.compile(r"^-= (.+?) =-\s*$", re.MULTILINE)
+_BLANK_RUNS = re.compile(r"\n\s*\n(\s*\n)+")
+_PROMPT_LINE = re.compile(r"^>.*$", re.MULTILINE)  # the '>' prompt with Inform's status bar after it
+_END_MENU = "Would you like to RESTART"
+
+
+def compact(text: str) -> str:
+    """TextWorld feedback without the ASCII-art banner, the prompt/status line, the end-of-game menu,
+    trailing spaces and runs of blank lines."""
+    text = _PROMPT_LINE.sub("", text.split(_END_MENU, 1)[0])
+    lines = text.splitlines()
+    start = 0
+    while start < len(lines) and _BANNER_LINE.match(lines[start]):
+        start += 1
+    body = "\n".join(line.rstrip() for line in lines[start:])
+    return _BLANK_RUNS.sub("\n\n", body).strip()
+
+
+def parse_inventory(text: str) -> list[str]:
+    """`"You are carrying:\\n  a key\\n  a coin"` -> `["key", "coin"]`; nothing carried -> `[]`."""
+    items = []
+    for line in text.splitlines()[1:]:
+        item = re.sub(r"^(an?|the|some)\s+", "", line.strip())
+        if item:
+            items.append(item)
+    return items
+
+
+def normalise(command: str) -> str:
+    """Case, surrounding whitespace, inner runs of spaces and a final full stop do not change a command."""
+    return " ".join(command.strip().rstrip(".").lower().split())
+
+
+class TextWorldEnv(TextEnv):
+    """A TextWorld challenge at fixed settings; game `k` is the game TextWorld generates with seed `k`."""
+
+    family: ClassVar[str] = "textworld"
+    state_schema: ClassVar[dict[str, str]] = {
+        "room": "name of the room the player is in (from the last '-= Room =-' header)",
+        "inventory": "list of carried item names, articles stripped",
+        "points": "game points earned so far (int)",
+        "max_points": "points of a completed game (int)",
+        "moves": "moves TextWorld counted (commands it parsed; invalid actions do not count)",
+        "won": "whether the game is won",
+        "lost": "whether the game is lost",
+        "game": "index (seed) of the game being played",
+    }
+
+    def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = 100,
+                 cache_dir: str | None = None, forward_invalid: bool = False, render_mode: str | None = None) -> None:
+        super().__init__(render_mode)
+        known = {c.name: c for c in challenges()}
+        if challenge not in known:
+            raise ValueError(f"unknown TextWorld challenge {challenge!r}; known: {sorted(known)}")
+        if max_steps < 1 or num_games < 1:
+            raise ValueError(f"max_steps and num_games must be >= 1, got {max_steps} and {num_games}")
+        self.challenge = challenge
+        self.settings = {**known[challenge].defaults, **settings}
+        self.max_steps = max_steps
+        self.num_games = num_games
+        self.cache_dir = cache_dir
+        self.forward_invalid = forward_invalid
+        self._tw: Any = None
+        self._game_file = ""
+        self._game = -1
+        self._walkthroughs: dict[str, list[str]] = {}
+        self._state: Any = None
+        self._steps = 0
+        self._room = ""
+
+    # -- games ----------------------------------------------------------------------------------
+    def _load(self, game: int) -> None:
+        """Point the TextWorld interpreter at game `game`, generating it if needed."""
+        import textworld
+
+        path = str(ensure_game(self.challenge, self.settings, game, self.cache_dir))
+        if path == self._game_file:
+            return
+        with warnings.catch_warnings():  # jericho warns that it cannot score TextWorld games: TextWorld does
+            warnings.simplefilter("ignore")
+            if self._tw is None:
+                infos = textworld.EnvInfos(feedback=True, admissible_commands=True, score=True, max_score=True,
+                                           won=True, lost=True, moves=True, objective=True, inventory=True)
+                self._tw = textworld.start(path, infos)
+            else:
+                self._tw.load(path)
+        if path not in self._walkthroughs:
+            self._walkthroughs[path] = list(textworld.Game.load(path[:-3] + ".json").walkthrough or [])
+        self._game_file, self._game = path, game
+
+    # -- the contract ---------------------------------------------------------------------------
+    def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        self._load(int(seed if seed is not None else self.np_random.integers(self.num_games)) % self.num_games)
+        self._state = self._tw.reset()
+        self._steps = 0
+        self._room = ""
+        obs = compact(self._state.feedback)
+        objective = self._state.objective or ""
+        obs = obs[len(objective):].strip() if objective and obs.startswith(objective) else obs
+        return obs, self._info(valid=True)
+
+    def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        self._steps += 1
+        admissible = {normalise(a): a for a in self._state.admissible_commands or []}
+        command = admissible.get(normalise(action))
+        reward = 0.0
+        if command is not None:
+            before = self._state.score or 0
+            self._state, _, _ = self._tw.step(command)
+            reward = float((self._state.score or 0) - before)
+            obs = compact(self._state.feedback)
+        else:
+            obs = INVALID_ACTION_NOTE.format(action=action) + " Choose one of the admissible commands."
+            if self.forward_invalid and action.strip():
+                before = self._state.score or 0
+                self._state, _, _ = self._tw.step(action)
+                reward = float((self._state.score or 0) - before)
+                obs += "\n" + compact(self._state.feedback)
+        terminated = bool(self._state.won or self._state.lost)
+        truncated = not terminated and self._steps >= self.max_steps
+        return obs, reward, terminated, truncated, self._info(valid=command is not None)
+
+    def _info(self, valid: bool) -> dict[str, Any]:
+        s = self._state
+        rooms = _ROOM_HEADER.findall(s.feedback or "")
+        if rooms:
+            self._room = rooms[-1]
+        points, max_points = int(s.score or 0), int(s.max_score or 0)
+        return {
+            "instruction": compact(s.objective or "") or "Win the game.",
+            "admissible_actions": list(s.admissible_commands or []),
+            "valid_action": valid,
+            "success": bool(s.won),
+            "score": points / max_points if max_points else float(bool(s.won)),
+            "lost": bool(s.lost),
+            "walkthrough": list(self._walkthroughs[self._game_file]),
+            "state": {
+                "room": self._room,
+                "inventory": parse_inventory(s.inventory or ""),
+                "points": points,
+                "max_points": max_points,
+                "moves": int(s.moves or 0),
+                "won": bool(s.won),
+                "lost": bool(s.lost),
+                "game": self._game,
+            },
+        }
+
+    def close(self) -> None:
+        if self._tw is not None:
+            self._tw.close()
+            self._tw = None
+            self._game_file = ""

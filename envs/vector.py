@@ -1,0 +1,235 @@
+"""A pool of many envs stepped together, for batched rollouts.
+
+`make_pool(env_id, n, workers=0)` keeps the `n` envs in this process (cheap envs, debugging);
+`workers=k` spreads them over `k` subprocess workers (env `i` lives in worker `i % k`), each talking to the
+pool through a pipe. Both pools have the same interface:
+
+    pool.reset(i, seed=None, options=None) -> (obs, info)
+    pool.step({i: action, ...}) -> {i: (obs, reward, terminated, truncated, info), ...}
+
+Only the listed envs step, and each worker gets all of its envs' actions in one round trip, so envs in
+different workers step in parallel. Why a thin pool and not `gymnasium.vector`: a rollout steps only the envs
+whose episodes are still running, one text action each, and envs finish at different times.
+
+A worker that dies (NLE can segfault) is restarted with fresh envs. The envs it held answer
+`truncated=True` with `info["worker_crashed"] = True` for the step in flight, and again on every step until
+the caller resets them; the run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from collections import defaultdict
+from multiprocessing.connection import Connection
+from typing import Any
+
+import gymnasium as gym
+
+from envs.core import complete_info
+
+StepResult = tuple[str, float, bool, bool, dict[str, Any]]
+
+CRASH_NOTE = "The environment process crashed; this episode is over and the env must be reset."
+
+
+def _crashed() -> StepResult:
+    """What a step returns for an env whose worker died: truncated, flagged, nothing else to read."""
+    return CRASH_NOTE, 0.0, False, True, dict(complete_info({"worker_crashed": True}))
+
+
+class EnvPool:
+    """`n` envs of one id addressed by index; subclasses decide where they live."""
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"a pool needs at least one env, got n={n}")
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _check_index(self, i: int) -> None:
+        if not 0 <= i < self.n:
+            raise IndexError(f"env index {i} out of range for a pool of {self.n}")
+
+    def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> EnvPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcessPool(EnvPool):
+    """All envs in this process, stepped one after another."""
+
+    def __init__(self, spec: gym.envs.registration.EnvSpec, n: int, env_kwargs: dict[str, Any]) -> None:
+        super().__init__(n)
+        self.envs = [gym.make(spec, **env_kwargs) for _ in range(n)]
+
+    def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        self._check_index(i)
+        return self.envs[i].reset(seed=seed, options=options)
+
+    def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
+        for i in actions:
+            self._check_index(i)
+        return {i: self.envs[i].step(a) for i, a in actions.items()}
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def _worker(conn: Connection, spec: gym.envs.registration.EnvSpec, n: int, env_kwargs: dict[str, Any]) -> None:
+    """Own `n` envs and answer `("reset", i, seed, options)`, `("step", {i: action})` and `("close",)`."""
+    envs = [gym.make(spec, **env_kwargs) for _ in range(n)]
+    try:
+        while True:
+            msg = conn.recv()
+            if msg[0] == "close":
+                break
+            try:
+                if msg[0] == "reset":
+                    _, i, seed, options = msg
+                    reply: Any = envs[i].reset(seed=seed, options=options)
+                else:
+                    reply = {i: envs[i].step(a) for i, a in msg[1].items()}
+                conn.send(("ok", reply))
+            except Exception as err:  # an env bug is reported to the caller, the worker lives on
+                conn.send(("error", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"))
+    finally:
+        for env in envs:
+            env.close()
+        conn.close()
+
+
+class _Worker:
+    """One subprocess and the parent's end of its pipe."""
+
+    def __init__(self, ctx: Any, spec: gym.envs.registration.EnvSpec, n: int, env_kwargs: dict[str, Any]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker, args=(child, spec, n, env_kwargs), daemon=True)
+        self.process.start()
+        child.close()  # so that recv() sees EOF when the worker dies
+
+    def send(self, msg: tuple) -> bool:
+        """Send `msg`; False if the worker is gone."""
+        try:
+            self.conn.send(msg)
+            return True
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            return False
+
+    def recv(self) -> tuple | None:
+        """The worker's reply; None if it died before answering."""
+        try:
+            return self.conn.recv()
+        except (EOFError, ConnectionResetError, OSError):
+            return None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.send(("close",))
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class SubprocessPool(EnvPool):
+    """Envs spread over subprocess workers (env `i` in worker `i % workers`); dead workers are restarted.
+
+    Workers are started with the `spawn` method: NLE, torch and TextWorld's interpreter are not fork-safe.
+    """
+
+    def __init__(self, spec: gym.envs.registration.EnvSpec, n: int, workers: int, env_kwargs: dict[str, Any],
+                 start_method: str = "spawn") -> None:
+        super().__init__(n)
+        self.spec, self.env_kwargs = spec, env_kwargs
+        self.num_workers = min(workers, n)
+        self._ctx = mp.get_context(start_method)
+        self._workers = [self._start(w) for w in range(self.num_workers)]
+        self._needs_reset: set[int] = set()
+        self.restarts = 0
+        """How many times a crashed worker was restarted (for logs and metrics)."""
+
+    def _local(self, i: int) -> tuple[int, int]:
+        return i % self.num_workers, i // self.num_workers
+
+    def _envs_of(self, w: int) -> list[int]:
+        return list(range(w, self.n, self.num_workers))
+
+    def _start(self, w: int) -> _Worker:
+        return _Worker(self._ctx, self.spec, len(self._envs_of(w)), self.env_kwargs)
+
+    def _restart(self, w: int) -> None:
+        self._workers[w].stop(timeout=1.0)
+        self._workers[w] = self._start(w)
+        self._needs_reset.update(self._envs_of(w))
+        self.restarts += 1
+
+    def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        self._check_index(i)
+        w, local = self._local(i)
+        for _ in range(2):  # one restart is allowed: the crash may have been the previous episode's
+            reply = self._workers[w].recv() if self._workers[w].send(("reset", local, seed, options)) else None
+            if reply is not None:
+                if reply[0] == "error":
+                    raise RuntimeError(f"env {i} raised in its worker: {reply[1]}")
+                self._needs_reset.discard(i)
+                return reply[1]
+            self._restart(w)
+        raise RuntimeError(f"env {i} of {self.spec.id} crashed its worker twice in a row on reset")
+
+    def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
+        results: dict[int, StepResult] = {}
+        by_worker: dict[int, dict[int, str]] = defaultdict(dict)
+        for i, action in actions.items():
+            self._check_index(i)
+            if i in self._needs_reset:
+                results[i] = _crashed()
+            else:
+                w, local = self._local(i)
+                by_worker[w][local] = action
+        sent = {w: self._workers[w].send(("step", acts)) for w, acts in by_worker.items()}
+        errors = []
+        for w, acts in by_worker.items():  # every reply is read before anything is raised: pipes stay in sync
+            reply = self._workers[w].recv() if sent[w] else None
+            if reply is None:
+                self._restart(w)
+                results.update({local * self.num_workers + w: _crashed() for local in acts})
+            elif reply[0] == "error":
+                errors.append(reply[1])
+            else:
+                results.update({local * self.num_workers + w: r for local, r in reply[1].items()})
+        if errors:
+            raise RuntimeError(f"env raised in its worker: {errors[0]}")
+        return {i: results[i] for i in actions}
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers = []
+
+
+def make_pool(env_id: str, n: int, *, workers: int = 0, env_kwargs: dict[str, Any] | None = None) -> EnvPool:
+    """`n` envs of `env_id`: in this process when `workers == 0`, else over `workers` subprocesses."""
+    from envs.registry import card
+
+    card(env_id)  # a one-line error for unknown ids, plugins loaded
+    spec = gym.spec(env_id)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    if workers == 0:
+        return InProcessPool(spec, n, dict(env_kwargs or {}))
+    return SubprocessPool(spec, n, workers, dict(env_kwargs or {}))

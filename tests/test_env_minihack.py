@@ -1,0 +1,195 @@
+"""MiniHack text envs: registration, gymnasium's checker, determinism, invalid actions, action names, and a
+scripted agent that wins Room-5x5 by reading only the text."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from credo.config import ConfigError
+from envs.core import INVALID_ACTION_NOTE
+from envs.minihack import minihack_ids
+from envs.nethack.actions import ActionSet
+
+ROOM = "credo/MiniHack-Room-5x5-v0"
+
+
+def make(env_id: str, **kwargs):
+    return envs.make(env_id, **kwargs)
+
+
+def test_every_minihack_id_is_registered():
+    ids = minihack_ids()
+    assert len(ids) == 161
+    cards = envs.cards()
+    for env_id in ids:
+        card = cards[f"credo/{env_id}"]
+        assert card.family == "minihack" and card.action_mode == "admissible" and card.instruction_example
+    assert {c for c in cards if cards[c].family == "minihack"} == {f"credo/{i}" for i in ids}
+
+
+@pytest.mark.parametrize("env_id", [
+    ROOM, "credo/MiniHack-Navigation-Custom-v0", "credo/MiniHack-Skill-Custom-v0", "credo/MiniHack-Corridor-R2-v0",
+    "credo/MiniHack-KeyRoom-S5-v0", "credo/MiniHack-Eat-v0", "credo/MiniHack-MultiRoom-N2-v0",
+    "credo/MiniHack-LavaCrossingS9N1-v0",
+])
+def test_check_env(env_id):
+    env = make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped, skip_render_check=True)
+    _, info = env.reset(seed=0)
+    assert info["instruction"] and info["admissible_actions"]
+    assert set(info["state"]) <= set(env.unwrapped.state_schema)
+    env.close()
+
+
+def rollout(env, seed: int, steps: int) -> list[str]:
+    obs, info = env.reset(seed=seed)
+    seen = [obs]
+    for i in range(steps):
+        names = info["admissible_actions"]
+        obs, _, terminated, truncated, info = env.step(names[(i * 7 + 3) % len(names)])
+        seen.append(obs)
+        if terminated or truncated:
+            break
+    return seen
+
+
+@pytest.mark.parametrize("env_id", ["credo/MiniHack-Room-Random-5x5-v0", "credo/MiniHack-MultiRoom-N2-v0"])
+def test_same_seed_same_episode(env_id):
+    env = make(env_id)
+    first, again = rollout(env, 7, 30), rollout(env, 7, 30)
+    assert first == again
+    starts = {rollout(env, seed, 0)[0] for seed in range(6)}
+    assert len(starts) > 1, "different seeds should give different levels"
+    env.close()
+
+
+def test_invalid_action_is_counted_and_noted():
+    env = make(ROOM, max_episode_steps=3)
+    obs, _ = env.reset(seed=0)
+    x0 = env.unwrapped._state["x"]
+    obs, reward, terminated, truncated, info = env.step("fly to the moon")
+    assert obs.startswith(INVALID_ACTION_NOTE.format(action="fly to the moon"))
+    assert info["valid_action"] is False and reward == 0.0 and not terminated and not truncated
+    assert env.unwrapped._state["x"] == x0 and info["state"]["time"] == 1  # NetHack was not stepped
+    obs, *_ = env.step(12345)  # not even a string
+    assert obs.startswith("Your action")
+    _, _, terminated, truncated, info = env.step("???")
+    assert truncated and not terminated, "three invalid actions reach the 3-step cap"
+    env.close()
+
+
+def test_action_names_cover_every_action():
+    for env_id in [ROOM, "credo/MiniHack-Corridor-R2-v0", "credo/MiniHack-Eat-v0", "credo/MiniHack-KeyRoom-S5-v0"]:
+        env = make(env_id)
+        actions = env.unwrapped.raw.actions
+        action_set = ActionSet(actions)
+        assert len(set(action_set.names)) == len(actions), env_id
+        for i, name in enumerate(action_set.names):
+            assert action_set.parse(name) == i
+            assert action_set.parse(f"  {name.upper()}! ") == i
+        env.close()
+    room = ActionSet(make(ROOM).unwrapped.raw.actions)
+    assert room.names == ["north", "east", "south", "west", "northeast", "southeast", "southwest", "northwest"]
+    assert room.parse("far_north") is None and room.parse("k") == 0 and room.parse("fly") is None
+    skill = ActionSet(make("credo/MiniHack-Eat-v0").unwrapped.raw.actions)
+    assert skill.parse("K") == skill.names.index("far north") and skill.parse(",") == skill.names.index("pickup")
+    assert {"eat", "apply", "open", "kick", "search", "esc", "pickup", "up" if "up" in skill.names else "down"} <= set(
+        skill.names)
+
+
+DIRECTION = {(0, -1): "north", (1, 0): "east", (0, 1): "south", (-1, 0): "west", (1, -1): "northeast",
+             (1, 1): "southeast", (-1, 1): "southwest", (-1, -1): "northwest"}
+
+
+def read_stairs(obs: str) -> tuple[int, int] | None:
+    """(dx, dy) of the stairs from the observation text alone."""
+    match = re.search(r"staircase down ((?:adjacent \w+)|(?:\d+ \w+)(?: \d+ \w+)?)", obs)
+    if not match:
+        return None
+    where = match.group(1).split()
+    if where[0] == "adjacent":
+        return next(d for d, name in DIRECTION.items() if name == where[1])
+    dx = dy = 0
+    for count, word in zip(where[::2], where[1::2], strict=True):
+        sign = -1 if word in ("west", "north") else 1
+        if word in ("east", "west"):
+            dx = sign * int(count)
+        else:
+            dy = sign * int(count)
+    return dx, dy
+
+
+@pytest.mark.parametrize("env_id", [ROOM, "credo/MiniHack-Room-Random-5x5-v0"])
+def test_scripted_agent_wins_by_reading_the_text(env_id):
+    env = make(env_id)
+    for seed in range(4):
+        obs, info = env.reset(seed=seed)
+        optimal = info.get("optimal_steps")
+        for _ in range(30):
+            target = read_stairs(obs)
+            assert target is not None, obs
+            dx, dy = target
+            obs, reward, terminated, truncated, info = env.step(DIRECTION[((dx > 0) - (dx < 0), (dy > 0) - (dy < 0))])
+            if terminated:
+                break
+        assert info["success"] and info["score"] == 1.0 and reward > 0 and info["progression"] == 100.0
+        assert optimal == env.unwrapped._steps, "a greedy walk in an open room is a shortest path"
+    env.close()
+
+
+def test_room_text_and_compact_text():
+    env = make(ROOM)
+    obs, info = env.reset(seed=0)
+    assert "You see: staircase down 4 east 4 south" in obs
+    assert "Blocked: north, west, northeast, southwest, northwest" in obs  # blank room edge counts as blocked
+    assert "Status: hp" in obs and "Inventory" not in obs  # a move-only task shows no inventory
+    assert info["state"]["x"] >= 0 and info["state"]["message"] and obs.startswith("Message: ")
+    compact = make(ROOM, compact=True)
+    text, _ = compact.reset(seed=0)
+    assert text == "stairs 4 east 4 south . blocked north west northeast southwest northwest ."
+    assert len(text.split()) <= 20
+    cropped, _ = make(ROOM, crop=2).reset(seed=0)
+    assert "Map (you are @):" in cropped and "@" in cropped.split("Map (you are @):")[1]
+    assert "Inventory:" in make("credo/MiniHack-Eat-v0").reset(seed=0)[0]
+
+
+def test_bad_options_and_missing_data_are_one_line_errors():
+    with pytest.raises(ConfigError, match="crop"):
+        make(ROOM, crop=-1)
+    assert "needs-data" in envs.card("credo/MiniHack-Boxoban-Hard-v0").tags
+    with pytest.raises(Exception, match="Boxoban"):
+        make("credo/MiniHack-Boxoban-Hard-v0")
+
+
+def test_gymnasium_make_and_close_twice():
+    env = gym.make(ROOM)
+    env.reset(seed=1)
+    env.close()
+    env.close()
+
+
+@pytest.mark.slow
+def test_every_minihack_id_makes_resets_and_steps():
+    """All 161 ids (about 40 s): each one builds, resets and takes named actions; Boxoban only without its data."""
+    for env_id in minihack_ids():
+        credo_id = f"credo/{env_id}"
+        if "needs-data" in envs.card(credo_id).tags:
+            continue
+        env = make(credo_id)
+        obs, info = env.reset(seed=1)
+        assert obs and info["admissible_actions"], credo_id
+        for i in range(5):
+            names = info["admissible_actions"]
+            obs, _, terminated, truncated, info = env.step(names[i % len(names)])
+            assert info["valid_action"], credo_id
+            if terminated or truncated:
+                obs, info = env.reset()
+        env.close()

@@ -1,0 +1,157 @@
+"""TextWorld envs: real games generated once per session into a temporary cache, played through the contract."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import pytest
+
+import envs
+from envs.check import check_env_id
+from envs.textworld import ensure_game, game_path, pregenerate
+from envs.textworld.env import compact, parse_inventory
+
+ENV_ID = "credo/TextWorld-TreasureHunter-L1-v0"
+CHALLENGE, SETTINGS = "tw-treasure_hunter", {"level": 1}
+
+
+@pytest.fixture(scope="session")
+def tw_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache with games 0 and 1 of the Treasure Hunter L1 family; `CREDO_CACHE` points at it."""
+    root = tmp_path_factory.mktemp("credo-cache")
+    old = os.environ.get("CREDO_CACHE")
+    os.environ["CREDO_CACHE"] = str(root)
+    pregenerate(ENV_ID, [0, 1], workers=1)
+    yield root
+    if old is None:
+        os.environ.pop("CREDO_CACHE", None)
+    else:
+        os.environ["CREDO_CACHE"] = old
+
+
+def _make(**kwargs):
+    return envs.make(ENV_ID, **kwargs)
+
+
+def test_registered_ids_cover_every_challenge():
+    ids = [c.id for c in envs.cards().values() if c.family == "textworld"]
+    for stem in ("Simple-Dense-Detailed", "CoinCollector-L1", "TreasureHunter-L30", "Cooking-L5"):
+        assert f"credo/TextWorld-{stem}-v0" in ids
+    assert sum("TextWorld-Simple-" in i for i in ids) == 9
+
+
+def test_simple_levels_match_the_challenges_own_choices():
+    import argparse
+
+    import textworld.challenges
+
+    from envs.textworld.games import SIMPLE_GOALS, SIMPLE_REWARDS
+
+    parser = textworld.challenges.CHALLENGES["tw-simple"][2](argparse.ArgumentParser())
+    choices = {a.dest: tuple(a.choices) for a in parser._actions if a.choices}
+    assert choices["rewards"] == SIMPLE_REWARDS and choices["goal"] == SIMPLE_GOALS
+
+
+def test_walkthrough_wins_with_full_score(tw_cache):
+    env = _make()
+    obs, info = env.reset(seed=0)
+    assert "$$" not in obs and not obs.startswith(">"), "the banner and prompt line are stripped"
+    assert info["instruction"] and info["instruction"] not in obs
+    assert info["walkthrough"] and info["state"]["room"] and info["state"]["game"] == 0
+    total = 0.0
+    for command in info["walkthrough"]:
+        assert command in info["admissible_actions"]
+        obs, reward, terminated, truncated, info = env.step(command)
+        assert info["valid_action"]
+        total += reward
+    assert terminated and not truncated
+    assert info["success"] and info["score"] == 1.0 and info["state"]["won"]
+    assert total == info["state"]["max_points"] == info["state"]["points"]
+    assert "Would you like to RESTART" not in obs
+
+
+def test_invalid_actions_do_nothing_are_flagged_and_counted(tw_cache):
+    env = _make(max_steps=3)
+    obs0, info0 = env.reset(seed=0)
+    for k, action in enumerate(["@@not an action@@", "", "fly to the moon"]):
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert not info["valid_action"] and "not understood" in obs and reward == 0
+        assert info["state"]["moves"] == 0 and info["state"]["room"] == info0["state"]["room"]
+        assert truncated == (k == 2) and not terminated
+    # case, spacing and a final full stop do not make an admissible command invalid
+    env.reset(seed=0)
+    first = info0["admissible_actions"][0]
+    assert env.step("  " + first.upper() + ". ")[4]["valid_action"]
+
+
+def test_forward_invalid_shows_the_games_own_reply(tw_cache):
+    env = _make(forward_invalid=True)
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step("xyzzy")
+    assert not info["valid_action"] and "not understood" in obs and "verb" in obs
+
+
+def test_same_seed_same_episode_other_seed_other_game(tw_cache):
+    def episode(seed):
+        env = _make()
+        obs, info = env.reset(seed=seed)
+        out = [obs]
+        for k in range(4):
+            obs, *_ = env.step(info["admissible_actions"][k % len(info["admissible_actions"])])
+            out.append(obs)
+        return out, info["walkthrough"]
+
+    assert episode(0) == episode(0)
+    assert episode(0)[0][0] != episode(1)[0][0]
+    assert episode(101) == episode(1)  # game = seed mod num_games (100)
+
+
+def test_games_are_reused_from_the_cache(tw_cache, monkeypatch):
+    import envs.textworld.games as games
+
+    path = game_path(CHALLENGE, SETTINGS, 0)
+    assert path.exists() and path.with_suffix(".json").exists()
+    monkeypatch.setattr(games, "_generate", lambda *a: pytest.fail("a cached game was generated again"))
+    assert ensure_game(CHALLENGE, SETTINGS, 0) == path
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "no temporary folders left"
+
+
+def _generate_in_child(root: str) -> str:
+    return str(ensure_game(CHALLENGE, SETTINGS, 7, root))
+
+
+@pytest.mark.slow  # two spawned processes each generate a game: ~10 s on an idle machine, much more on a busy one
+def test_two_processes_generating_the_same_game_agree(tmp_path):
+    with mp.get_context("spawn").Pool(2) as pool:
+        paths = pool.map(_generate_in_child, [str(tmp_path)] * 2)
+    assert paths[0] == paths[1] and Path(paths[0]).exists()
+    files = sorted(p.name for p in Path(paths[0]).parent.iterdir())
+    assert files == ["7.json", "7.lock", "7.z8"]
+    env = _make(cache_dir=str(tmp_path))
+    obs, info = env.reset(seed=7)
+    assert info["walkthrough"] and info["state"]["game"] == 7
+
+
+def test_helpers_compact_and_inventory():
+    raw = "\n\n  ___  \n |  $$ \\ \n\nHello there.\n\n\n\n-= Kitchen =-\nA room.\n>   -= Kitchen =-0/1\n"
+    assert compact(raw) == "Hello there.\n\n-= Kitchen =-\nA room."
+    assert parse_inventory("You are carrying:\n  a key\n  an old coin\n") == ["key", "old coin"]
+    assert parse_inventory("You are carrying nothing.") == []
+
+
+@pytest.mark.slow
+def test_textworld_id_passes_the_contract_check(tw_cache):
+    assert check_env_id(ENV_ID) == []
+
+
+def test_pregenerate_command_reports_ready_games(tw_cache):
+    from typer.testing import CliRunner
+
+    from credo.cli import cli
+
+    out = CliRunner().invoke(cli, ["envs", "pregenerate", ENV_ID, "--seeds", "0-1", "--workers", "1"],
+                             terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "2 games" in out.output and str(tw_cache) in out.output.replace("\n", "")

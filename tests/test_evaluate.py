@@ -1,0 +1,92 @@
+"""`credo eval`: confidence intervals, the random baseline, loading a policy from a run, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import tests._agent_helpers  # noqa: F401  (registers credo-test/Line-v0)
+from agents.cli import register
+from agents.evaluate import EvalConfig, evaluate_from_config, mean_interval, summarize, wilson_interval
+from agents.runs import RunDir
+from agents.trajectory import Episode, Step
+
+ENV = "credo-test/Line-v0"
+
+
+def test_wilson_and_t_intervals_match_textbook_values() -> None:
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    lo, hi = wilson_interval(0, 20)  # the interval stays inside [0, 1] and is not degenerate at 0
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+    lo, hi = mean_interval([1, 2, 3, 4, 5])  # mean 3, sem 0.7071, t(0.975, 4) = 2.7764
+    assert lo == pytest.approx(1.0368, abs=1e-4) and hi == pytest.approx(4.9632, abs=1e-4)
+    assert mean_interval([2.0, 2.0]) == (2.0, 2.0)
+
+
+def _episode(k: int, success: bool, length: int, eff: float | None = None) -> Episode:
+    steps = [Step(f"e{k}", f"g{k}", i, "o", [], [], "east", 0.0, reward=float(success and i == length - 1))
+             for i in range(length)]
+    metrics = {"start_index": float(k), **({"efficiency": eff} if eff is not None else {})}
+    return Episode(f"e{k}", f"g{k}", ENV, k, "reach", steps, success=success, score=float(success), metrics=metrics)
+
+
+def test_summarize_counts_efficiency_on_successes_only() -> None:
+    eps = [_episode(0, True, 2, 1.0), _episode(1, True, 4, 0.5), _episode(2, False, 10)]
+    res = summarize(eps, env=ENV, policy="x", greedy=False, seed=0, wall_s=1.0)
+    assert res.success == pytest.approx(2 / 3) and res.mean_length == pytest.approx(16 / 3)
+    assert res.efficiency == pytest.approx(0.75) and res.score == pytest.approx(2 / 3)
+    assert [e["length"] for e in res.per_episode] == [2, 4, 10]
+    with pytest.raises(ValueError, match="no episodes"):
+        summarize([], env=ENV, policy="x", greedy=False, seed=0, wall_s=0.0)
+
+
+def test_random_baseline_is_reproducible_and_written(tmp_path: Path) -> None:
+    cfg = EvalConfig(policy="random", env=ENV, episodes=30, seed=5, num_envs=8)
+    res, path = evaluate_from_config(cfg, root=tmp_path, show_progress=False)
+    assert res.episodes == 30 and res.policy == "random"
+    assert 0.0 < res.success < 1.0  # a 20-step cap on a 6-cell line: random walks often, not always, arrive
+    assert res.success_ci[0] <= res.success <= res.success_ci[1]
+    assert res.efficiency is not None and 0 < res.efficiency <= 1
+    saved = json.loads(path.read_text())
+    assert path.parent.parent == tmp_path and path.name.startswith("eval-")
+    assert saved["success"] == res.success and saved["config"]["policy"] == "random"
+    again, _ = evaluate_from_config(cfg.model_copy(update={"name": "again"}), root=tmp_path, show_progress=False)
+    assert again.per_episode == res.per_episode
+
+
+def test_eval_loads_the_policy_of_a_run(tmp_path: Path) -> None:
+    import torch
+
+    from agents.policy import Policy, PolicyConfig
+
+    torch.manual_seed(0)
+    policy = Policy.from_config(PolicyConfig(), [ENV])
+    run = RunDir.create("trained", EvalConfig(env=ENV), root=tmp_path)  # any config naming the env
+    run.save_checkpoint(3, lambda d: policy.save(d / "policy"))
+    res, path = evaluate_from_config(EvalConfig(target="trained", episodes=6, greedy=True, num_envs=3),
+                                     root=tmp_path, show_progress=False)
+    assert path.parent == run.path and res.env == ENV and res.episodes == 6 and res.greedy
+    assert res.policy == "trained"
+
+
+def test_cli_eval_random_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval", "--policy", "random", "--env", ENV, "--episodes", "12", "--root",
+                              str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "success" in res.output and "Wilson" in res.output and "wrote" in res.output
+    res = runner.invoke(app, ["eval", "policy=random", "episodes=4", "--root", str(tmp_path)])
+    assert res.exit_code == 2 and "--env is required" in res.output
+    res = runner.invoke(app, ["eval", "--policy", "random", "--env", "credo-test/Nope-v0", "--root",
+                              str(tmp_path)])
+    assert res.exit_code == 2 and "unknown env id" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["eval", "missing-run", "--env", ENV, "--root", str(tmp_path)])
+    assert res.exit_code == 2 and "error:" in res.output

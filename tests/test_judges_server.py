@@ -1,0 +1,162 @@
+"""`credo judge serve` end to end on loopback: the annotate endpoint over the openai back-end (against a scripted
+upstream), de-duplication, cross-request batching, the store, the OpenAI protocol, faults and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import openai
+import pytest
+
+from llm_judges.config import ServeConfig
+from llm_judges.server import create_app
+from llm_judges.testing import ScriptedUpstream, serve_in_thread
+
+KEY = {"Authorization": "Bearer sekret"}
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[ScriptedUpstream, str]]:
+    up = ScriptedUpstream()
+    with serve_in_thread(up.app) as url:
+        yield up, url
+
+
+@contextmanager
+def judge_server(upstream_url: str, tmp_path, **cfg) -> Iterator[str]:
+    judge = {"backend": "openai", "base_url": upstream_url + "/v1", "max_retries": 0, "timeout_s": 2.0,
+             **cfg.pop("judge", {})}
+    config = ServeConfig.build({"judge": judge, "store": str(tmp_path / "labels.sqlite"), "api_key": "sekret",
+                                **cfg})
+    with serve_in_thread(create_app(config)) as url:
+        yield url
+
+
+def annotate(url: str, items, rubric="oni-cls-default", **kw) -> httpx.Response:
+    return httpx.post(f"{url}/v1/annotate", json={"rubric": rubric, "items": items}, headers=KEY, timeout=30, **kw)
+
+
+def test_annotate_labels_stores_and_dedups(upstream, tmp_path):
+    up, up_url = upstream
+    with judge_server(up_url, tmp_path, judge={"api": "completions", "batch_size": 100}) as url:
+        r = annotate(url, ["You kill the newt!", "It's a wall.", "You kill the newt!", "12 gold pieces."])
+        assert r.status_code == 200, r.text
+        assert [lab["value"] for lab in r.json()["labels"]] == [1.0, 0.0, 1.0, 1.0]
+        assert up.requests == 1 and up.prompts == 3  # one batched legacy-completions call, duplicate sent once
+        r = annotate(url, ["It's a wall.", "12 gold pieces."])
+        assert [lab["cached"] for lab in r.json()["labels"]] == [True, True] and up.prompts == 3
+        pair = annotate(url, [["12 gold pieces.", "It's a wall."]], rubric="oni-rank-gold").json()["labels"][0]
+        assert pair["value"] == 0.0  # first preferred
+        metrics = httpx.get(f"{url}/metrics").text
+        assert "credo_judge_cache_hits_total 2.0" in metrics and "credo_judge_upstream_items_total 4.0" in metrics
+        assert httpx.get(f"{url}/health").json()["labels_stored"] == 4
+
+
+def test_concurrent_requests_share_batches_and_inflight_items(upstream, tmp_path):
+    up, up_url = upstream
+    up.latency_s = 0.3
+    with judge_server(up_url, tmp_path, max_wait_ms=100, judge={"api": "completions", "batch_size": 64}) as url:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                reqs = [client.post(f"{url}/v1/annotate", headers=KEY,
+                                    json={"rubric": "oni-cls-default", "items": [f"msg {i % 10}", "the same one"]})
+                        for i in range(40)]
+                return await asyncio.gather(*reqs)
+
+        responses = asyncio.run(burst())
+        assert all(r.status_code == 200 for r in responses)
+        assert up.prompts == 11  # 10 distinct messages + the shared one, each asked once
+        assert up.requests <= 3  # 40 requests batched together (bound allows for scheduling jitter)
+        metrics = httpx.get(f"{url}/metrics").text
+        assert "credo_judge_dedup_joins_total" in metrics
+
+
+def test_official_openai_client_against_the_server(upstream, tmp_path):
+    up, up_url = upstream
+    with judge_server(up_url, tmp_path) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sekret", max_retries=0)
+        assert [m.id for m in client.models.list()] == ["credo-judge"]
+        chat = client.chat.completions.create(model="credo-judge", n=2, temperature=0.5,
+                                              messages=[{"role": "user", "content": "Rate this step: 3 gold."}])
+        assert [c.message.content for c in chat.choices] == ["This step is fine. Score: 5"] * 2
+        legacy = client.completions.create(model="credo-judge", prompt=["a", "b"], n=2, max_tokens=8)
+        assert [c.index for c in legacy.choices] == [0, 1, 2, 3]
+        with pytest.raises(openai.NotFoundError, match="not served here"):
+            client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(openai.AuthenticationError, match="invalid or missing API key"):
+            openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
+
+
+@pytest.mark.parametrize("body, status, match", [
+    (b"{not json", 400, "not valid JSON"),
+    (b"[1, 2]", 400, "must be a JSON object"),
+    (b'{"rubric": "oni-cls-default"}', 400, "items: Field required"),
+    (b'{"rubric": "oni-cls-default", "items": []}', 400, "items"),
+    (b'{"rubric": "oni-cls-default", "items": [["a", "b"]]}', 400, "labels single texts"),
+    (b'{"rubric": "nope", "items": ["a"]}', 404, "unknown rubric"),
+    (b'{"rubric": "oni-cls-default", "items": ["a"], "extra": 1}', 400, "extra: unknown key"),
+])
+def test_malformed_requests_get_one_line_4xx(upstream, tmp_path, body, status, match):
+    with judge_server(upstream[1], tmp_path) as url:
+        r = httpx.post(f"{url}/v1/annotate", content=body, headers=KEY)
+        assert r.status_code == status
+        message = r.json()["error"]["message"]
+        assert match in message and "\n" not in message
+
+
+def test_limits_and_auth(upstream, tmp_path):
+    with judge_server(upstream[1], tmp_path, max_items=3, max_item_chars=50, max_request_bytes=2048) as url:
+        assert annotate(url, ["a"] * 4).status_code == 413
+        assert "characters" in annotate(url, ["x" * 51]).json()["error"]["message"]
+        big = annotate(url, ["y" * 40] * 60)
+        assert big.status_code == 413 and "exceeds the limit" in big.json()["error"]["message"]
+        r = httpx.post(f"{url}/v1/annotate", json={"rubric": "oni-cls-default", "items": ["a"]},
+                       headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401
+        assert httpx.get(f"{url}/health").status_code == 200  # health and metrics need no key
+
+
+def test_upstream_errors_then_recovery(upstream, tmp_path):
+    up, up_url = upstream
+    with judge_server(up_url, tmp_path, retry_after_s=2) as url:
+        assert annotate(url, ["You kill the newt!"]).status_code == 200
+        up.mode = "error"
+        r = annotate(url, ["You kill the newt!", "12 gold pieces."])  # one stored, one needs the dead upstream
+        assert r.status_code == 503 and r.headers["retry-after"] == "2"
+        body = r.json()
+        assert body["labels"][0]["cached"] is True and body["labels"][1] is None
+        assert body["errors"][0]["retryable"] and "InternalServerError" in body["errors"][0]["message"]
+        up.mode = "ok"
+        r = annotate(url, ["12 gold pieces."])
+        assert r.status_code == 200 and r.json()["labels"][0]["value"] == 1.0
+
+
+def test_hanging_upstream_answers_in_time_and_the_retry_joins(upstream, tmp_path):
+    up, up_url = upstream
+    up.mode = "hang"
+    with judge_server(up_url, tmp_path, request_timeout_s=0.5, upstream_timeout_s=30) as url:
+        start = time.monotonic()
+        r = annotate(url, ["a hanging question"])
+        assert time.monotonic() - start < 5
+        assert r.status_code == 503 and r.json()["errors"][0]["retryable"]
+        annotate(url, ["a hanging question"])
+        assert up.requests == 1  # the retry joined the batch still in flight instead of asking again
+
+
+def test_garbage_replies_are_counted_not_crashes(upstream, tmp_path):
+    up, up_url = upstream
+    up.mode = "garbage"
+    with judge_server(up_url, tmp_path / "lax") as url:
+        r = annotate(url, ["5 gold pieces."])
+        assert r.status_code == 200 and r.json()["labels"][0]["value"] == 0.0  # lax: no FOO -> 0, as ONI
+    with judge_server(up_url, tmp_path / "strict", judge={"strict": True}) as url:
+        r = annotate(url, ["5 gold pieces.", "a pair?"], rubric="oni-cls-default")
+        assert r.status_code == 200 and [lab["value"] for lab in r.json()["labels"]] == [None, None]
+        assert "credo_judge_unparseable_total 2.0" in httpx.get(f"{url}/metrics").text
+        r = annotate(url, ["5 gold pieces."])  # no label is not stored: asked again
+        assert r.json()["labels"][0]["cached"] is False

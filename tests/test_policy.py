@@ -1,0 +1,161 @@
+"""The policy: tiny default model, choose-mode scoring (cached == full), acting, generate mode, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.policy import Policy, PolicyConfig, parse_action
+from agents.trajectory import Step
+from credo.config import ConfigError
+from tests._agent_helpers import ENV_ID, line_policy
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("credo_cache")
+
+
+@pytest.fixture(scope="module")
+def policy(cache_dir):
+    return line_policy(cache_dir)
+
+
+def _prompts(policy: Policy) -> list[list[int]]:
+    from agents.prompts import PromptBuilder
+
+    b = PromptBuilder("test", policy.tokenizer)
+    return [b.build("reach the goal", [], "goal 3 east"),
+            b.build("reach the goal", [("goal 1 east", "east"), ("goal 2 west", "west")], "goal 2 west"),
+            b.build("reach the goal", [], "goal here")]
+
+
+CANDS = [["east", "west", "wait"], ["east", "west"], ["wait", "east", "west", "north east"]]
+
+
+def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
+    from agents.tiny_model import tiny_model_path
+
+    path = tiny_model_path([ENV_ID])
+    assert path.parent.parent == cache_dir and path == tiny_model_path([ENV_ID])
+    assert policy.base == str(path)
+    tokens = policy.tokenizer.tokenize("goal 3 east . action :")
+    assert len(tokens) == 6, tokens  # env words are single tokens (BPE on a small corpus is word-level)
+    assert policy.tokenizer.decode(policy.tokenizer("hello world!")["input_ids"]) == "hello world!"
+    cfg = policy.model.config
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size) == (128, 2, 4, 512)
+    assert cfg.tie_word_embeddings and sum(p.numel() for p in policy.model.parameters()) < 1_000_000
+
+
+def test_cached_scoring_matches_full_scoring_with_gradients(policy):
+    prompts = _prompts(policy)
+    grads = []
+    scores = []
+    for cached in (True, False):
+        policy.model.zero_grad()
+        s, tok, hidden = policy.candidate_scores(prompts, CANDS, cached=cached, need_hidden=True)
+        torch.cat(s).sum().backward()
+        scores.append((torch.cat(s).detach(), hidden.detach()))
+        grads.append(policy.model.model.layers[0].self_attn.q_proj.weight.grad.clone())
+    assert torch.allclose(scores[0][0], scores[1][0], atol=1e-5)
+    assert torch.allclose(scores[0][1], scores[1][1], atol=1e-5)
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-5)
+    policy.model.zero_grad()
+    # the candidate score is the sum of its tokens' log-probs, eos included
+    s, tok, _ = policy.candidate_scores(prompts[:1], CANDS[:1])
+    assert tok[0].shape[1] == 2 and torch.allclose(s[0], tok[0].sum(1))
+
+
+def test_act_choose_samples_and_rescoring_matches(policy):
+    torch.manual_seed(0)
+    prompts = _prompts(policy)
+    samples = policy.act(prompts, CANDS)
+    assert [s.text in c for s, c in zip(samples, CANDS)] == [True] * 3
+    greedy = policy.act(prompts, CANDS, greedy=True)
+    with torch.no_grad():
+        scores, _, _ = policy.candidate_scores(prompts, CANDS)
+    assert [g.text for g in greedy] == [c[int(s.argmax())] for c, s in zip(CANDS, scores)]
+    steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs, candidates=c)
+             for p, s, c in zip(prompts, samples, CANDS)]
+    lp = policy.action_logprobs(steps)
+    assert lp.requires_grad
+    assert torch.allclose(lp.detach(), torch.tensor([s.logprob for s in samples]), atol=1e-5)
+    tok = policy.token_logprobs(steps)
+    assert all(torch.allclose(t.detach(), torch.tensor(s.token_logprobs), atol=1e-5) for t, s in zip(tok, samples))
+    assert policy.action_hidden(steps).shape == (3, policy.model.config.hidden_size)
+    # the candidate distribution sums to one and the sampled frequencies follow it
+    with torch.no_grad():
+        probs = torch.softmax(scores[0], 0)
+    counts = torch.zeros(3)
+    for _ in range(300):
+        counts[CANDS[0].index(policy.act(prompts[:1], CANDS[:1])[0].text)] += 1
+    assert torch.allclose(counts / 300, probs, atol=0.1)
+
+
+def test_temperature_sharpens_choice(cache_dir):
+    cold = line_policy(cache_dir, temperature=0.05)
+    prompts = _prompts(cold)[:1]
+    greedy = cold.act(prompts, CANDS[:1], greedy=True)[0]
+    assert all(cold.act(prompts, CANDS[:1])[0].text == greedy.text for _ in range(20))
+    assert greedy.logprob > -1e-3
+
+
+def test_generate_mode_never_crashes_and_logprobs_match(cache_dir):
+    gen = line_policy(cache_dir, mode="generate", max_new_tokens=8)
+    from agents.prompts import PromptBuilder
+
+    b = PromptBuilder("test", gen.tokenizer, generate=True)
+    prompts = [b.build("reach the goal", [], "goal 3 east", ["east", "west"]), b.build("x", [], "goal here", None)]
+    torch.manual_seed(1)
+    samples = gen.act(prompts)
+    for s in samples:
+        assert 1 <= len(s.action_ids) <= 8 and len(s.token_logprobs) == len(s.action_ids)
+        assert s.valid == (parse_action(s.raw) is not None)
+        if not s.valid:
+            assert s.text == ""
+    steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs)
+             for p, s in zip(prompts, samples)]
+    assert torch.allclose(gen.action_logprobs(steps).detach(), torch.tensor([s.logprob for s in samples]), atol=1e-4)
+
+
+def test_parse_action():
+    assert parse_action("<think>go</think><action> east </action>") == "east"
+    assert parse_action("<think>x</think><ACTION>click[buy]</ACTION> more") == "click[buy]"
+    assert parse_action("no tags at all") is None
+    assert parse_action("<action></action>") is None
+    assert parse_action("<action>unclosed") is None
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_save_load_roundtrip(cache_dir, tmp_path, lora):
+    p = line_policy(cache_dir, lora=lora)
+    with torch.no_grad():  # make the trained part differ from the base so a wrong load is visible
+        for name, param in p.model.named_parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn_like(param))
+        before = torch.cat(p.candidate_scores(_prompts(p), CANDS)[0])
+    p.save(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / ("adapter_config.json" if lora else "config.json")).is_file()
+    q = Policy.load(tmp_path / "ckpt")
+    with torch.no_grad():
+        after = torch.cat(q.candidate_scores(_prompts(q), CANDS)[0])
+    assert torch.allclose(before, after, atol=1e-5)
+    assert q.config.lora == lora
+    copy = q.copy_model()
+    assert not hasattr(copy, "peft_config")  # merged
+    with torch.no_grad():
+        merged = torch.cat(q.candidate_scores(_prompts(q), CANDS, model=copy)[0])
+        assert torch.allclose(merged, after, atol=1e-4)
+        next(copy.parameters()).add_(1.0)
+        assert torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS)[0]), after, atol=1e-6)
+
+
+def test_bad_inputs_are_one_line_errors(policy, tmp_path):
+    with pytest.raises(ConfigError, match="policy.model: cannot load"):
+        Policy.from_config(PolicyConfig(model=str(tmp_path / "nope")))
+    with pytest.raises(ValueError, match="candidate"):
+        policy.act(_prompts(policy)[:1], None)
+    with pytest.raises(ValueError, match="no candidate"):
+        policy.act(_prompts(policy)[:1], [[]])
+    with pytest.raises(ConfigError, match="mode"):
+        PolicyConfig.build({"mode": "talk"})

@@ -1,0 +1,132 @@
+"""RunDir: unique names, metrics that survive a cut line, atomic checkpoints, episodes, resume truncation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from agents.runs import RunDir
+from agents.trajectory import Episode, Step
+from credo.config import Config
+
+
+class _Cfg(Config):
+    env: str = Field("credo/MiniHack-Room-5x5-v0", description="env id")
+    credit: str = Field("outcome", description="credit spec")
+    lr: float = Field(1e-3, description="learning rate")
+
+
+def test_create_writes_config_and_names_are_unique(tmp_path: Path) -> None:
+    a = RunDir.create("exp", _Cfg(lr=0.5), root=tmp_path)
+    b = RunDir.create("exp", _Cfg(), root=tmp_path)
+    c = RunDir.create("exp", _Cfg(), root=tmp_path)
+    assert [a.name, b.name, c.name] == ["exp", "exp-2", "exp-3"]
+    assert a.config()["lr"] == 0.5
+    assert _Cfg.build(a.config()) == _Cfg(lr=0.5)
+    auto = RunDir.create(None, _Cfg(credit="spa:1.0,oprl:0.5"), root=tmp_path)
+    assert auto.name.startswith("MiniHack-Room-5x5-v0-spa-1.0-oprl-0.5-")
+    assert [r.name for r in RunDir.find_all(tmp_path)] == ["exp", "exp-2", "exp-3", auto.name]
+
+
+def test_open_by_name_or_path_and_bad_path(tmp_path: Path) -> None:
+    run = RunDir.create("r", _Cfg(), root=tmp_path)
+    assert RunDir.open(run.path).path == run.path
+    assert RunDir.open("r", root=tmp_path).path == run.path
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        RunDir.open(tmp_path / "nope", root=tmp_path)
+
+
+def test_metrics_roundtrip_tolerates_cut_last_line_and_truncates(tmp_path: Path) -> None:
+    import numpy as np
+
+    run = RunDir.create("m", _Cfg(), root=tmp_path)
+    for it in range(4):
+        run.log_metrics(it, {"success": it / 4, "env_steps": 100 * (it + 1), "kl": float("nan"),
+                             "loss": np.float32(0.5)})
+    with open(run.path / "metrics.jsonl", "a") as fh:  # what a kill -9 mid-write leaves
+        fh.write('{"iteration": 4, "succ')
+    rows = RunDir.open(run.path).read_metrics()
+    assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
+    assert rows[2]["success"] == 0.5 and rows[2]["env_steps"] == 300
+    assert rows[0]["kl"] is None and rows[0]["loss"] == 0.5
+    run.truncate_metrics(1)
+    assert [r["iteration"] for r in run.read_metrics()] == [0, 1]
+    run.log_metrics(2, {"success": 1.0})
+    assert [r["iteration"] for r in run.read_metrics()] == [0, 1, 2]
+    run.close()
+    assert list(run.path.glob("events.out.tfevents.*")), "TensorBoard events were not written"
+
+
+def test_tensorboard_scalars_are_readable(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = RunDir.create("tb", _Cfg(), root=tmp_path)
+    for it in range(3):
+        run.log_metrics(it, {"success": float(it)})
+    run.close()
+    acc = EventAccumulator(str(run.path))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("success")] == [(0, 0.0), (1, 1.0), (2, 2.0)]
+
+
+def _write_files(n: int):
+    def write(folder: Path) -> None:
+        (folder / "weights.txt").write_text(f"weights {n}")
+        (folder / "state.json").write_text(json.dumps({"iteration": n}))
+    return write
+
+
+def test_checkpoints_atomic_keep_k_and_latest(tmp_path: Path) -> None:
+    run = RunDir.create("c", _Cfg(), root=tmp_path)
+    assert run.latest_checkpoint() is None
+    for it in (1, 2, 3):
+        path = run.save_checkpoint(it, _write_files(it), keep=2)
+        assert path.name == f"iter_{it}"
+    assert run.latest_checkpoint() == run.path / "checkpoints" / "iter_3"
+    assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == ["iter_2", "iter_3", "latest"]
+
+    def crash(folder: Path) -> None:
+        (folder / "weights.txt").write_text("half")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError):
+        run.save_checkpoint(4, crash)
+    latest = run.latest_checkpoint()
+    assert latest is not None and (latest / "weights.txt").read_text() == "weights 3"
+    assert not (run.path / "checkpoints" / "iter_4").exists()
+    # a re-save of an existing iteration (after resume) replaces it whole
+    run.save_checkpoint(3, _write_files(33))
+    assert (run.latest_checkpoint() / "weights.txt").read_text() == "weights 33"  # type: ignore[operator]
+    assert RunDir.checkpoint_iteration(run.latest_checkpoint()) == 3  # type: ignore[arg-type]
+
+
+def test_latest_falls_back_and_stale_tmp_is_cleaned(tmp_path: Path) -> None:
+    run = RunDir.create("f", _Cfg(), root=tmp_path)
+    run.save_checkpoint(5, _write_files(5))
+    run.save_checkpoint(6, _write_files(6))
+    (run.path / "checkpoints" / "latest").unlink()  # e.g. an older run without the pointer
+    stale = run.path / "checkpoints" / ".tmp-iter_7-999"
+    stale.mkdir()
+    (stale / "weights.txt").write_text("partial")
+    reopened = RunDir.open(run.path)
+    assert reopened.latest_checkpoint() == run.path / "checkpoints" / "iter_6"
+    assert not stale.exists()
+    (run.path / "checkpoints" / "latest").write_text("iter_99\n")  # points at a missing folder
+    assert reopened.latest_checkpoint() == run.path / "checkpoints" / "iter_6"
+
+
+def test_write_and_read_episodes(tmp_path: Path) -> None:
+    run = RunDir.create("e", _Cfg(), root=tmp_path)
+    steps = [Step("ep0", "g0", i, f"obs {i}", [1, 2], [3], f"act {i}", -0.5, reward=float(i == 1),
+                  step_rewards={"spa": 0.25 * i}) for i in range(2)]
+    ep = Episode("ep0", "g0", "credo/X-v0", 7, "do it", steps, success=True, score=1.0)
+    path = run.write_episodes(3, [ep])
+    assert path.name == "iter_3.jsonl"
+    (row,) = run.read_episodes()
+    assert row["success"] is True and row["return"] == 1.0 and row["length"] == 2
+    assert [s["step_rewards"]["spa"] for s in row["steps"]] == [0.0, 0.25]
+    assert "prompt_ids" not in row["steps"][0]
+    assert run.read_episodes(iteration=9) == []

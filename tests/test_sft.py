@@ -1,0 +1,117 @@
+"""Demonstrations and SFT: expert collection (oracle and walkthrough), the JSONL schema, and a warm start
+that turns the untrained tiny model into a near-perfect policy on the line env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import envs
+from agents.cli import register
+from agents.demos import Demo, DemoStep, collect_expert, read_demos, write_demos
+from tests._agent_helpers import LineEnv
+
+ORACLE_ENV = "credo-test/LineOracle-v0"
+WALK_ENV = "credo-test/LineWalkthrough-v0"
+
+
+class LineOracleEnv(LineEnv):
+    """The line env with an oracle, as the shop offers one: the next optimal action for the current state."""
+
+    def expert_action(self) -> str:
+        return "east" if self.goal > self.pos else "west"
+
+
+class LineWalkthroughEnv(LineEnv):
+    """The line env with a walkthrough at reset, as TextWorld offers one."""
+
+    def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        obs, info = super()._reset(seed, options)
+        d = self.goal - self.pos
+        info["walkthrough"] = ["east" if d > 0 else "west"] * abs(d)
+        return obs, info
+
+
+envs.register(ORACLE_ENV, entry_point=LineOracleEnv, family="test", instruction_example="reach the goal")
+envs.register(WALK_ENV, entry_point=LineWalkthroughEnv, family="test", instruction_example="reach the goal")
+
+
+@pytest.mark.parametrize("env_id", [ORACLE_ENV, WALK_ENV])
+def test_collect_expert_plays_optimally(env_id: str) -> None:
+    demos = collect_expert(env_id, 6, seed=3)
+    assert len(demos) == 6 and all(d.success and d.score == 1.0 for d in demos)
+    for d in demos:
+        env = envs.make(env_id)
+        _, info = env.reset(seed=d.seed)
+        assert len(d.steps) == info["optimal_steps"]  # the expert walks straight to the goal
+        assert all(s.admissible_actions == ["east", "west", "wait"] for s in d.steps)
+        assert d.steps[0].observation.startswith("goal ") and d.instruction == "reach the goal"
+
+
+def test_collect_without_expert_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no expert"):
+        collect_expert("credo-test/Line-v0", 1)
+
+
+def test_demos_roundtrip_and_bad_lines(tmp_path: Path) -> None:
+    demo = Demo(env_id=ORACLE_ENV, seed=1, instruction="i", success=True, score=1.0,
+                steps=[DemoStep(observation="o", admissible_actions=["a", "b"], action="a")])
+    path = write_demos(tmp_path / "d.jsonl", [demo, demo])
+    assert read_demos(path) == [demo, demo]
+    with open(path, "a") as fh:  # another tool's line: extra keys are fine, a missing action is not
+        fh.write('{"env_id": "x", "steps": [{"observation": "o", "action": "a"}], "extra": 1}\n')
+        fh.write('{"env_id": "x", "steps": [{"observation": "o"}]}\n')
+    with pytest.raises(ValueError, match=r"d\.jsonl:4: steps\.0\.action: Field required"):
+        read_demos(path)
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1:"):
+        read_demos(tmp_path / "bad.jsonl")
+
+
+def test_sft_warm_start_then_eval_beats_random(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.evaluate import EvalConfig, evaluate_from_config
+    from agents.policy import Policy, PolicyConfig
+    from agents.sft import SFTConfig, run_sft
+
+    monkeypatch.setenv("COLUMNS", "200")
+    app = typer.Typer()
+    register(app)
+    demos = tmp_path / "demos.jsonl"
+    res = CliRunner().invoke(app, ["collect", "--policy", "expert", "--env", ORACLE_ENV, "--episodes", "60",
+                                   "--out", str(demos)])
+    assert res.exit_code == 0, res.output
+    assert len(read_demos(demos)) == 60
+
+    cfg = SFTConfig.build({"demos": str(demos), "name": "warm", "epochs": 25, "batch_size": 32})
+    run, summary = run_sft(cfg, root=tmp_path)
+    rows = run.read_metrics()
+    assert len(rows) == 25 and rows[-1]["loss"] < rows[0]["loss"] / 4
+    assert summary["accuracy"] > 0.95 and summary["skipped steps"] == 0
+
+    # the saved folder is what `credo train policy.model=<folder>` loads
+    folder = run.path / "policy"
+    assert Policy.from_config(PolicyConfig(model=str(folder))).config.mode == "choose"
+    after, _ = evaluate_from_config(EvalConfig(target="warm", env=ORACLE_ENV, episodes=40, greedy=True, seed=7),
+                                    root=tmp_path, show_progress=False)
+    rand, _ = evaluate_from_config(EvalConfig(policy="random", env=ORACLE_ENV, episodes=40, seed=7),
+                                   root=tmp_path, show_progress=False)
+    assert after.success >= 0.95 and after.efficiency is not None and after.efficiency >= 0.95
+    assert after.mean_length < rand.mean_length / 2
+
+
+def test_sft_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    res = runner.invoke(app, ["sft", "--demos", str(tmp_path / "none.jsonl"), "--root", str(tmp_path)])
+    assert res.exit_code == 2 and "no such demonstrations file" in res.output
+    failed = Demo(env_id=ORACLE_ENV, steps=[DemoStep(observation="o", action="east")], success=False)
+    write_demos(tmp_path / "f.jsonl", [failed])
+    res = runner.invoke(app, ["sft", "--demos", str(tmp_path / "f.jsonl"), "--root", str(tmp_path)])
+    assert res.exit_code == 2 and "no successful demonstrations" in res.output
+    res = runner.invoke(app, ["sft", "--root", str(tmp_path), "epochs=0", f"demos={tmp_path / 'f.jsonl'}"])
+    assert res.exit_code == 2 and "epochs" in res.output and "Traceback" not in res.output
