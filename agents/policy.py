@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 POLICY_FILE = "policy.yaml"
 """Written next to the weights by `Policy.save`: the PolicyConfig and the resolved base model."""
 
-_ACTION_RE = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
+_ACTION_RE = re.compile(r"<\s*action\s*>(.*?)<\s*/\s*action\s*>", re.DOTALL | re.IGNORECASE)
+"""Spaces inside the tags are tolerated: some tokenizers decode "<action>" as "< action >"."""
 
 
 class PolicyConfig(Config):
@@ -189,8 +190,12 @@ class Policy:
 
     # -- building and saving ------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: PolicyConfig, env_ids: Sequence[str] = ()) -> Policy:
-        """Load (or, for 'tiny', build and cache) the model; a local folder saved by `save` keeps its adapters."""
+    def from_config(cls, config: PolicyConfig, env_ids: Sequence[str] = (),
+                    env_kwargs: dict[str, Any] | None = None) -> Policy:
+        """Load (or, for 'tiny', build and cache) the model; a local folder saved by `save` keeps its adapters.
+
+        `env_ids`/`env_kwargs` only matter for 'tiny': its tokenizer is trained on text from those envs.
+        """
         folder = Path(config.model)
         if config.model != "tiny" and (folder / POLICY_FILE).is_file():
             saved = yaml.safe_load((folder / POLICY_FILE).read_text()) or {}
@@ -198,7 +203,7 @@ class Policy:
         if config.model == "tiny":
             from agents.tiny_model import tiny_model_path
 
-            base = str(tiny_model_path(env_ids))
+            base = str(tiny_model_path(env_ids, env_kwargs))
         else:
             base = config.model
         model, tokenizer = cls._load_hf(base, config)

@@ -154,9 +154,9 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
                 value.backward()
                 torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                 opt.step()
-                total_loss += float(value) * len(batch)
+                total_loss += float(value.detach()) * len(batch)
                 total_acc += acc * len(batch)
-                progress.update(task, advance=1, epoch=epoch, loss=float(value), acc=acc)
+                progress.update(task, advance=1, epoch=epoch, loss=float(value.detach()), acc=acc)
             metrics = {"loss": total_loss / len(steps), "accuracy": total_acc / len(steps), "epoch": epoch,
                        "samples": len(steps), "wall_time": time.time() - start}
             run.log_metrics(epoch, metrics)

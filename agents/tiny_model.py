@@ -20,6 +20,7 @@ import shutil
 import string
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ARCHITECTURE = {
     "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
@@ -32,7 +33,7 @@ VOCAB_SIZE = 1024
 """An upper bound: on env text, BPE runs out of merges well before it (word-level vocabulary)."""
 CORPUS_STEPS = 1500
 """Random-play steps sampled per env id for the tokenizer corpus."""
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 """Bump when the build recipe changes, so old caches are not reused."""
 
 
@@ -41,8 +42,10 @@ def cache_root() -> Path:
     return Path(os.environ.get("CREDO_CACHE", Path.home() / ".cache" / "credo"))
 
 
-def corpus(env_ids: Sequence[str], steps_per_env: int = CORPUS_STEPS) -> list[str]:
-    """Deterministic text from random play in each env: rendered prompts (both modes), instructions, actions."""
+def corpus(env_ids: Sequence[str], env_kwargs: dict[str, Any] | None = None,
+           steps_per_env: int = CORPUS_STEPS) -> list[str]:
+    """Deterministic text from random play in each env (made with `env_kwargs`): rendered prompts in both
+    modes, instructions, actions."""
     import envs
     from agents.prompts import PromptBuilder
 
@@ -51,7 +54,7 @@ def corpus(env_ids: Sequence[str], steps_per_env: int = CORPUS_STEPS) -> list[st
         family = envs.card(env_id).family
         builders = [PromptBuilder(family), PromptBuilder(family, generate=True)]
         rng = random.Random(0)
-        env = envs.make(env_id)
+        env = envs.make(env_id, **(env_kwargs or {}))
         try:
             steps, seed = 0, 0
             while steps < steps_per_env:
@@ -83,13 +86,19 @@ def _digest(texts: list[str]) -> str:
 
 
 def build_tokenizer(texts: list[str]):
-    """A Metaspace BPE over `texts` whose alphabet holds every printable character (nothing is ever <unk>)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A word-level BPE over `texts` whose alphabet holds every printable character (nothing is <unk>).
+
+    Decoding gives back the text exactly.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
+    # a word or a punctuation mark, each with its leading space, so "north," and "north" share the word's token
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r" ?[^\w\s]| ?\w+|\s"), behavior="isolated"),
+        pre_tokenizers.Metaspace(prepend_scheme="first", split=False)])
+    tok.decoder = decoders.Metaspace(prepend_scheme="first", split=False)
     alphabet = sorted(set(string.printable) - {" "}) + ["\u2581"]
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, min_frequency=1, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=alphabet, show_progress=False)
@@ -111,9 +120,9 @@ def build_model(vocab_size: int, pad_id: int, bos_id: int, eos_id: int):
         return LlamaForCausalLM(config)
 
 
-def tiny_model_path(env_ids: Sequence[str] = ()) -> Path:
+def tiny_model_path(env_ids: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None) -> Path:
     """The cached tiny checkpoint folder for these envs, building it first when missing (atomic rename)."""
-    texts = corpus(env_ids)
+    texts = corpus(env_ids, env_kwargs)
     path = cache_root() / "tiny" / _digest(texts)
     if (path / "config.json").is_file():
         return path

@@ -110,7 +110,7 @@ class Trainer:
         self.run = run or RunDir.create(c.name, c, Path(c.runs_root))
         checkpoint = self.run.latest_checkpoint() if run is not None else None
         self.policy = (Policy.load(checkpoint / "policy") if checkpoint else
-                       Policy.from_config(c.policy, [c.env]))
+                       Policy.from_config(c.policy, [c.env], c.env_kwargs))
         self.policy.model.eval()
         self.builder = PromptBuilder(family, self.policy.tokenizer, c.prompt, generate=c.policy.mode == "generate")
         self.learner = Learner(self.policy, c.learner, value_head=c.advantage == "gae")

@@ -127,6 +127,10 @@ def webshop_report(args: argparse.Namespace) -> None:
                     f"({warm_vs_cold:.3f} of the cold build), resets in {rows[100_000]['reset ms']:.2f} ms")
 
 
+REPORTS: list[Callable[[argparse.Namespace], None]] = [webshop_report]
+"""Families whose numbers do not fit the text/raw table print their own report after it."""
+
+
 # -- TextWorld -------------------------------------------------------------------------------------
 # The raw side is TextWorld's own interpreter env on the same game with the same requested infos (admissible
 # commands, score, inventory...), stepped with random admissible commands: the ratio is the wrapper's cost.
@@ -168,10 +172,6 @@ def _random_command(env: _RawTextWorld, rng: random.Random) -> str:
 for _id in ("TextWorld-Simple-Dense-Detailed-v0", "TextWorld-Cooking-L3-v0"):
     CASES.append(Case(_id, _credo(f"credo/{_id}", num_games=1), lambda _id=_id: _RawTextWorld(f"credo/{_id}"),
                       _random_command))
-
-
-REPORTS: list[Callable[[argparse.Namespace], None]] = [webshop_report]
-"""Families whose numbers do not fit the text/raw table print their own report after it."""
 
 
 # -- runner ---------------------------------------------------------------------------------------

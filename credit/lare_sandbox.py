@@ -197,13 +197,9 @@ def _address_space_bytes() -> int:
     return 0
 
 
-def lock_down(limits: SandboxLimits) -> int:
-    """Jail the current process; returns the fd to write replies to (stdin stays the fd to read requests from).
-
-    After this the process cannot open files or sockets, fork, write to files, or grow past its memory limit.
-    Everything the code may import must be imported before (the worker does it via `restricted_globals`)."""
-    import resource
-
+def private_reply_fd() -> int:
+    """Move the reply pipe (stdout) to fd 3 and point fds 1 and 2 at /dev/null, so stray prints cannot corrupt
+    replies; every other fd is closed. Returns 3."""
     reply_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -212,8 +208,17 @@ def lock_down(limits: SandboxLimits) -> int:
     if reply_fd != 3:
         os.dup2(reply_fd, 3)
         os.close(reply_fd)
-        reply_fd = 3
     os.closerange(4, 65536)
+    return 3
+
+
+def lock_down(limits: SandboxLimits, open_fds: int = 4) -> None:
+    """Jail the current process, whose fds below `open_fds` are the only ones open (see `private_reply_fd`).
+
+    After this the process cannot open files or sockets, fork, write to files, or grow past its memory limit.
+    Everything the code may import must be imported before (the worker does it via `restricted_globals`)."""
+    import resource
+
     address_space = _address_space_bytes()
     if os.getuid() == 0:  # root ignores RLIMIT_NPROC and may raise limits again: become nobody first
         os.setgroups([])
@@ -222,11 +227,10 @@ def lock_down(limits: SandboxLimits) -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (reply_fd + 1, reply_fd + 1))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_fds, open_fds))
     if address_space:
         cap = address_space + limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    return reply_fd
 
 
 def _set_cpu_budget(seconds: int) -> None:
@@ -282,47 +286,64 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"[:300] if text else type(err).__name__
 
 
+def _as_factors(out: Any, max_factors: int) -> list[float]:
+    """`evaluate`'s return value as a list of finite floats; `TypeError`/`ValueError` saying what is wrong.
+
+    Plain Python (no numpy per state): on short lists of numbers this check would otherwise cost more than the code."""
+    if hasattr(out, "ndim") and hasattr(out, "tolist"):  # a numpy array: flat, or the paper's (d, 1) column
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.ndim != 1:
+            raise ValueError(f"evaluate must return a flat list of floats, got an array of shape {tuple(out.shape)}")
+        out = out.tolist()
+    if not isinstance(out, (list, tuple)):
+        raise TypeError(f"evaluate must return a list of floats, got {type(out).__name__}")
+    if not 1 <= len(out) <= max_factors:
+        raise ValueError(f"evaluate must return a flat list of 1 to {max_factors} floats, got {len(out)} values")
+    kinds = set(map(type, out))
+    if str in kinds or bytes in kinds:
+        raise ValueError("evaluate returned a string among its values")
+    values = list(map(float, out))  # ints, bools, numpy scalars, one-element arrays; TypeError for the rest
+    if not all(map(math.isfinite, values)):
+        bad = next(j for j, f in enumerate(values) if not math.isfinite(f))
+        raise ValueError(f"evaluate returned a non-finite value at index {bad}")
+    return values
+
+
 def _evaluate_batch(func: Any, states: list[Any], max_factors: int) -> tuple[int, int, str, bytes]:
     """Run `func` on every state; returns (cols, first bad row, its error, float64 rows with NaN for bad ones)."""
     import numpy as np
 
-    rows: list[Any] = []
+    rows: list[list[float] | None] = []
     first_bad, error, cols = _NO_GOOD_ROW, "", 0
     for i, state in enumerate(states):
         try:
-            out = func(state)
-            if not isinstance(out, (list, tuple, np.ndarray)):
-                raise TypeError(f"evaluate must return a list of floats, got {type(out).__name__}")
-            vec = np.asarray(out, dtype=np.float64)
-            if vec.ndim == 2 and vec.shape[1] == 1:
-                vec = vec[:, 0]
-            if vec.ndim != 1 or not 1 <= vec.size <= max_factors:
-                raise ValueError(f"evaluate must return a flat list of 1 to {max_factors} floats, "
-                                 f"got shape {tuple(vec.shape)}")
-            if not np.all(np.isfinite(vec)):
-                raise ValueError(f"evaluate returned a non-finite value at index {int(np.argmin(np.isfinite(vec)))}")
-            if cols and vec.size != cols:
-                raise ValueError(f"evaluate returned {vec.size} values here but {cols} for an earlier state")
-            cols = vec.size
-            rows.append(vec)
+            values = _as_factors(func(state), max_factors)
+            if cols and len(values) != cols:
+                raise ValueError(f"evaluate returned {len(values)} values here but {cols} for an earlier state")
+            cols = len(values)
+            rows.append(values)
         except BaseException as err:  # noqa: BLE001 -- anything the code raises is that state's error
             if isinstance(err, KeyboardInterrupt):
                 raise
             rows.append(None)
             if first_bad == _NO_GOOD_ROW:
                 first_bad, error = i, f"state {i}: {_one_line(err)}"
-    out = np.full((len(states), cols), np.nan)
-    for i, vec in enumerate(rows):
-        if vec is not None and vec.size == cols:
-            out[i] = vec
-    return cols, first_bad, error, out.tobytes()
+    nan_row = [math.nan] * cols
+    return cols, first_bad, error, np.array([r if r is not None else nan_row for r in rows],
+                                            dtype=np.float64).reshape(len(states), cols).tobytes()
 
 
 def _worker_main() -> None:
     """The worker: jail itself, compile the code once, then answer batches of states until stdin closes."""
     limits = SandboxLimits(**json.loads(sys.argv[1]))
-    namespace = restricted_globals()  # imports the allowed modules before the jail closes the door
-    reply_fd = lock_down(limits)
+    reply_fd = private_reply_fd()
+    try:
+        namespace = restricted_globals()  # imports the allowed modules before the jail closes the door
+        lock_down(limits)
+    except Exception as err:  # e.g. a container that forbids setuid: say so instead of dying silently
+        _reply(reply_fd, 1, error=f"the sandbox could not jail its worker: {_one_line(err)}")
+        return
     header = _read_exact(0, _REQ_HEADER.size)
     request = json.loads(_read_exact(0, _REQ_HEADER.unpack(header)[0]))
     try:

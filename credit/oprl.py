@@ -57,7 +57,7 @@ class OPRLConfig(Config):
     grad_clip: float = Field(10.0, gt=0.0, description="PRM gradient-norm clip (code: 10).")
     trajectory_score: Literal["sum", "mean"] = Field("sum", description="Q(tau) in the DPO loss: sum of step rewards (paper) or their mean (released code).")
     detach_prm_grad: bool = Field(False, description="Released-code bug: DPO loss on detached rewards, so the PRM never learns. Only for ablations.")
-    normalize: Literal["batch_max_abs", "none"] = Field("batch_max_abs", description="Divide step rewards by the batch max |r| + 1e-6 (code's batch_norm) or leave them raw.")
+    normalize: Literal["batch_max_abs", "none"] = Field("batch_max_abs", description="Divide step rewards by the batch max abs(r) + 1e-6 (code's batch_norm) or leave them raw.")
     rewards_from: Literal["pre_update", "post_update"] = Field("pre_update", description="Score steps with the PRM before (code) or after this iteration's DPO step.")
     preference: OutcomeSource = Field("success", description="Episode number that decides tau+ vs tau- (code: success, i.e. acc > 0).")
     success_threshold: float = Field(0.0, description="An episode is tau+ when its `preference` outcome is > this, else tau-.")

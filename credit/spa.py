@@ -106,6 +106,7 @@ class SPA(CreditModule):
         self.optimizers: list[torch.optim.Optimizer] = []
         self.replay: deque[list[Episode]] = deque(maxlen=self.config.replay_iterations)
         self.fold_of: dict[str, int] = {}
+        self._next_fold = 0
         self.fits = 0
         self._rng = np.random.default_rng(self.context.seed)
         self._pending_state: dict[str, Any] | None = None
@@ -125,7 +126,7 @@ class SPA(CreditModule):
         if model.config.vocab_size < vocab:
             raise ConfigError(f"spa: estimator {self.config.estimator!r} has vocab {model.config.vocab_size}, "
                               f"smaller than the policy's {vocab}; it must use the policy's tokenizer")
-        return model.to(policy.model.device)
+        return model.to(policy.device)
 
     def _ensure_estimators(self) -> None:
         if self.estimators:
@@ -157,15 +158,26 @@ class SPA(CreditModule):
         for opt, sd in zip(self.optimizers, state.get("optimizers", []), strict=False):
             opt.load_state_dict(sd)
         self.fold_of.update(state.get("fold_of", {}))
+        self._next_fold = int(state.get("next_fold", 0))
         self.fits = int(state.get("fits", 0))
         self._pending_state = None
 
     # -- folds and fitting --------------------------------------------------------------------------------
+    def _key(self, ep: Episode) -> str:
+        return ep.group_id if self.config.fold_by == "group" else ep.episode_id
+
     def _fold(self, ep: Episode) -> int:
-        key = ep.group_id if self.config.fold_by == "group" else ep.episode_id
+        """The episode's fold: assigned round-robin at first sight (balanced folds), then remembered."""
+        key = self._key(ep)
         if key not in self.fold_of:
-            self.fold_of[key] = len(self.fold_of) % self.config.folds
+            self.fold_of[key] = self._next_fold
+            self._next_fold = (self._next_fold + 1) % self.config.folds
         return self.fold_of[key]
+
+    def _forget_folds(self) -> None:
+        """Keep fold assignments only for episodes still in the replay (the map must not grow with training)."""
+        keep = {self._key(ep) for batch in self.replay for ep in batch}
+        self.fold_of = {k: f for k, f in self.fold_of.items() if k in keep}
 
     def _fit(self, k: int, episodes: list[Episode]) -> float:
         """Train estimator k on `episodes` (MSE of summed contributions vs outcome); mean loss."""
@@ -253,6 +265,7 @@ class SPA(CreditModule):
             if cfg.released_code_rewards and ep.length:
                 grounded[-1] = 1.0
             rewards.append(cfg.alpha * v + cfg.beta * grounded)
+        self._forget_folds()
         return CreditOutput(rewards, metrics=metrics)
 
     def _loo_outcomes(self, episodes: list[Episode]) -> list[np.ndarray]:
@@ -271,7 +284,7 @@ class SPA(CreditModule):
             return {}
         return {"estimators": [e.state_dict() for e in self.estimators],
                 "optimizers": [o.state_dict() for o in self.optimizers],
-                "fold_of": dict(self.fold_of), "fits": self.fits}
+                "fold_of": dict(self.fold_of), "next_fold": self._next_fold, "fits": self.fits}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pending_state = state or None

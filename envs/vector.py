@@ -91,8 +91,17 @@ class InProcessPool(EnvPool):
 
 
 def _worker(conn: Connection, spec: gym.envs.registration.EnvSpec, n: int, env_kwargs: dict[str, Any]) -> None:
-    """Own `n` envs and answer `("reset", i, seed, options)`, `("step", {i: action})` and `("close",)`."""
-    envs = [gym.make(spec, **env_kwargs) for _ in range(n)]
+    """Own `n` envs and answer `("reset", i, seed, options)`, `("step", {i: action})` and `("close",)`.
+
+    The first message says whether the envs could be made: `("ok", None)` or `("error", reason)`.
+    """
+    try:
+        envs = [gym.make(spec, **env_kwargs) for _ in range(n)]
+    except Exception as err:
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+        conn.close()
+        return
+    conn.send(("ok", None))
     try:
         while True:
             msg = conn.recv()
@@ -152,13 +161,14 @@ class SubprocessPool(EnvPool):
     Workers are started with the `spawn` method: NLE, torch and TextWorld's interpreter are not fork-safe.
     """
 
-    def __init__(self, spec: gym.envs.registration.EnvSpec, n: int, workers: int, env_kwargs: dict[str, Any],
-                 start_method: str = "spawn") -> None:
+    def __init__(self, spec: gym.envs.registration.EnvSpec, n: int, workers: int, env_kwargs: dict[str, Any]) -> None:
         super().__init__(n)
         self.spec, self.env_kwargs = spec, env_kwargs
         self.num_workers = min(workers, n)
-        self._ctx = mp.get_context(start_method)
-        self._workers = [self._start(w) for w in range(self.num_workers)]
+        self._ctx = mp.get_context("spawn")
+        self._workers = [_Worker(self._ctx, spec, len(self._envs_of(w)), env_kwargs) for w in range(self.num_workers)]
+        for worker in self._workers:  # all start in parallel; then each says whether its envs were made
+            self._handshake(worker)
         self._needs_reset: set[int] = set()
         self.restarts = 0
         """How many times a crashed worker was restarted (for logs and metrics)."""
@@ -169,8 +179,17 @@ class SubprocessPool(EnvPool):
     def _envs_of(self, w: int) -> list[int]:
         return list(range(w, self.n, self.num_workers))
 
+    def _handshake(self, worker: _Worker) -> None:
+        reply = worker.recv()
+        if reply is None or reply[0] == "error":
+            self.close()
+            why = reply[1] if reply else "the worker died while making its envs"
+            raise RuntimeError(f"could not make {self.spec.id} in a pool worker: {why}")
+
     def _start(self, w: int) -> _Worker:
-        return _Worker(self._ctx, self.spec, len(self._envs_of(w)), self.env_kwargs)
+        worker = _Worker(self._ctx, self.spec, len(self._envs_of(w)), self.env_kwargs)
+        self._handshake(worker)
+        return worker
 
     def _restart(self, w: int) -> None:
         self._workers[w].stop(timeout=1.0)

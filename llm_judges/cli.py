@@ -49,22 +49,25 @@ def serve(
     run_dir = Path("runs") / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     secret = {"api_key": "***"} if cfg.api_key else {}  # keys never land in run folders
-    judge = cfg.judge.model_copy(update={"api_key": "***"}) if cfg.judge.api_key != "EMPTY" else cfg.judge
-    cfg.model_copy(update={**secret, "judge": judge}).to_yaml(run_dir / "config.yaml")
+    masked = cfg.judge.model_copy(update={"api_key": "***"}) if cfg.judge.api_key != "EMPTY" else cfg.judge
+    cfg.model_copy(update={**secret, "judge": masked}).to_yaml(run_dir / "config.yaml")
     console = Console(stderr=True)
     store = cfg.store or run_dir / "labels.sqlite"
     console.print(f"[bold]credo judge[/] back-end={cfg.judge.backend} model={cfg.judge.model or '(default)'} "
                   f"store={store} batch<={cfg.max_batch_size} wait<={cfg.max_wait_ms:g}ms")
 
     def ready(url: str) -> None:
-        console.print(f"listening on {url}  (POST /v1/annotate, OpenAI API at {url}/v1, /health, /metrics)")
+        console.print(f"listening on {url}  (POST /v1/annotate, OpenAI API at {url}/v1, /health, /metrics)",
+                      soft_wrap=True)
 
     judge = _build_judge(cfg.judge)
     try:
-        run_server(cfg, judge, on_ready=ready)
+        metrics = run_server(cfg, judge, on_ready=ready)
     except OSError as err:
         _fail(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror or err}")
-    console.print("server stopped")
+    summary = {name: metrics.registry.get_sample_value(f"credo_judge_{name}_total") or 0 for name in
+               ("items", "cache_hits", "dedup_joins", "upstream_calls", "upstream_errors", "unparseable")}
+    console.print("server stopped: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in summary.items()))
 
 
 def _fail(message: str) -> None:

@@ -8,6 +8,8 @@ It fixes two pitfalls of ONI's released annotator (research/oni_lare.md §4.4):
 - an item awaiting its label (queued or sent) is in the in-flight set and is not queued again;
 - the queue is bounded and sent newest first, so the judge labels what the agent sees now; when it is full
   the oldest items are dropped (counted; they can be submitted again later).
+The client does not remember delivered labels: keep your own table and submit only what it lacks (as ONI
+checks its hash table first); a re-submitted item costs one store lookup on the server.
 Requests run in a background thread with its own event loop: against a credo server (`POST /v1/annotate`,
 whose store and batching serve every client), or directly against an in-process `Judge` (no server), e.g. the
 offline embedding judge. Retryable failures (server or back-end down) put the items back and pause sending for
@@ -94,7 +96,8 @@ class JudgeClient:
             return {**self.counts, "queued": len(self._queue), "in_flight": len(self._in_flight)}
 
     def close(self) -> None:
-        """Stop the background thread (items still in flight are abandoned)."""
+        """Stop the background thread (items still in flight are abandoned) and close an in-process judge,
+        whose connections belong to the client's event loop."""
         if not self._closing:
             self._closing = True
             self._loop.call_soon_threadsafe(self._wake.set)

@@ -4,7 +4,8 @@ Built in (prompts written for credo from the descriptions in research/oni_lare.m
 - `oni-cls-<goal>`: ONI/Motif message classification, FOO (very helpful) vs BAR (unhelpful, neutral,
   lukewarm) for one NetHack message; goals `default`, `gold`, `combat`, `stairs`. Lax parsing (FOO
   anywhere -> 1, else 0) is the faithful default.
-- `oni-rank-<goal>`: ONI-Ranking/Motif pairwise preference between two messages; 0 first, 1 second, 0.5 tie.
+- `oni-rank-<goal>`: ONI-Ranking/Motif pairwise preference between two messages; 0 first, 1 second, 0.5 tie
+  (also `oni-rank-zeroknowledge`, ONI's ranking variant with no goal sentence).
 - `step-score`: generic LLM-as-judge, "score this step 0-10".
 
 Users add their own in YAML (`load_rubrics(path)`), a list under `rubrics:` with the fields of `Rubric`:
@@ -167,7 +168,7 @@ _ANCHORS: dict[str, tuple[list[str], list[str]]] = {
     "combat": (
         ["You kill the monster!", "You destroy the zombie!", "You hit the goblin.",
          "Welcome to experience level 5."],
-        ["That door is closed.", "You find 20 gold pieces.", "Nothing happens.", "You miss the newt.",
+        ["That door is closed.", "You find 20 gold pieces.", "Nothing happens.", "You miss it.",
          "It's a wall.", "Unknown command."]),
     "stairs": (
         ["There is a staircase down here.", "You climb down the stairs to a deeper level.",
@@ -178,7 +179,11 @@ _ANCHORS: dict[str, tuple[list[str], list[str]]] = {
 
 
 def _oni_rubrics() -> list[Rubric]:
-    out = []
+    out = [Rubric(  # ONI-Ranking's "zeroknowledge" goal: no goal sentence at all
+        name="oni-rank-zeroknowledge", kind="pair", system=NETHACK_SYSTEM, parser="ranking",
+        description="ONI-Ranking/Motif without a goal sentence (the 'zeroknowledge' goal key)",
+        template=_RANK_TEMPLATE.format(goal="").replace(" \n", "\n"),
+        positive=_ANCHORS["default"][0], negative=_ANCHORS["default"][1])]
     for goal, sentence in GOALS.items():
         examples = "\n".join(f'- "{msg}" -> {labels[goal]}' for msg, labels in _EXAMPLES)
         positive, negative = _ANCHORS[goal]

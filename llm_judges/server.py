@@ -262,16 +262,18 @@ def bind(host: str, port: int) -> Any:
     return sock
 
 
-def serve(config: ServeConfig, judge: Judge | None = None, on_ready: Any = None) -> None:
-    """Run the server until interrupted; `on_ready(url)` is called once it listens."""
+def serve(config: ServeConfig, judge: Judge | None = None, on_ready: Any = None) -> JudgeMetrics:
+    """Run the server until interrupted; `on_ready(url)` is called once it listens. Returns its metrics."""
     import asyncio
+    import contextlib
 
     import uvicorn
 
     sock = bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}"
-    server = uvicorn.Server(uvicorn.Config(create_app(config, judge), log_level="warning", timeout_graceful_shutdown=5))
+    app = create_app(config, judge)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -281,4 +283,6 @@ def serve(config: ServeConfig, judge: Judge | None = None, on_ready: Any = None)
             on_ready(url)
         await task
 
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled; the stop is normal
+        asyncio.run(main())
+    return app.state.metrics

@@ -72,9 +72,8 @@ class AnnotationService:
             else:
                 self._enqueue(key, item, rubric)
             futures[key] = self._pending[key]
-        if futures:
-            await asyncio.wait({asyncio.shield(f) for f in futures.values()},
-                               timeout=timeout or self.config.request_timeout_s)
+        if futures:  # on timeout (or a client gone) the batches carry on: wait() never cancels what it waits for
+            await asyncio.wait(set(futures.values()), timeout=timeout or self.config.request_timeout_s)
         out: list[Label | ItemError] = []
         for key in keys:
             if key in stored:

@@ -4,7 +4,7 @@
 an ONI classification prompt gets `<label>FOO</label>` when the rated message contains one of
 `helpful_words`, else `<label>BAR</label>`; a ranking prompt prefers the description with more of them; anything
 else gets `Score: 5`. Its `mode` turns it into a faulty server ("error": HTTP 500, "hang": never answers in time,
-"garbage": replies with no label), and `latency_s` adds a fixed delay per request, as a batched LLM server has.
+"garbage": replies with no label, "not-openai": a 200 that is not a completion at all; `fail_next`: the next few requests fail, then it recovers), and `latency_s` adds a fixed delay per request, as a batched LLM server has.
 It counts requests and prompts, and keeps the last request body, so tests can check batching, de-duplication
 and the parameters sent.
 """
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 _MESSAGE = re.compile(r'Message to rate: \{"(.*)"\}')
 _DESCRIPTION = re.compile(r'\{"description_([12])": "(.*)"\}')
@@ -33,6 +33,9 @@ class ScriptedUpstream:
         self.helpful_words, self.latency_s, self.mode, self.model = helpful_words, latency_s, mode, model
         self.requests = 0
         self.prompts = 0
+        self.fail_next = 0
+        """The next `fail_next` requests fail with `fail_status` (and Retry-After: 0), then it recovers."""
+        self.fail_status = 429
         self.last_body: dict[str, Any] = {}
         self.app = self._build()
 
@@ -64,6 +67,12 @@ class ScriptedUpstream:
                 await asyncio.sleep(self.latency_s)
             if self.mode == "error":
                 return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}}, 500)
+            if self.mode == "not-openai":
+                return PlainTextResponse("<html>502 proxy says hello</html>")
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return JSONResponse({"error": {"message": "scripted transient failure", "type": "rate_limit"}},
+                                    self.fail_status, headers={"Retry-After": "0"})
             return None
 
         @app.get("/v1/models")

@@ -46,3 +46,14 @@ def make_episode(eid: str, group: str, prompts: list[list[int]], actions: list[l
                 s.logprob = lp
     return Episode(episode_id=eid, group_id=group, env_id="test", seed=0, instruction="", steps=steps,
                    success=success, score=float(success))
+
+
+def text_episode(eid: str, group: str, observations: list[str], rewards: list[float], success: bool = False) -> Episode:
+    """An episode with the given observations and env rewards (token ids are placeholders)."""
+    steps = [
+        Step(episode_id=eid, group_id=group, step_index=t, observation=o, prompt_ids=[1], action_ids=[2],
+             action_text="a", logprob=0.0, reward=r, done=t == len(observations) - 1)
+        for t, (o, r) in enumerate(zip(observations, rewards, strict=True))
+    ]
+    return Episode(episode_id=eid, group_id=group, env_id="test", seed=0, instruction="", steps=steps,
+                   success=success, score=float(success))

@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 
 import credit
-from agents.trajectory import Episode, Step
 from credo.config import ConfigError
+from tests._credit_helpers import text_episode as episode
 
 
-def episode(eid: str, group: str, observations: list[str], rewards: list[float], success: bool = False) -> Episode:
-    steps = [
-        Step(episode_id=eid, group_id=group, step_index=t, observation=o, prompt_ids=[1], action_ids=[2],
-             action_text="a", logprob=0.0, reward=r, done=t == len(observations) - 1)
-        for t, (o, r) in enumerate(zip(observations, rewards, strict=True))
-    ]
-    return Episode(episode_id=eid, group_id=group, env_id="test", seed=0, instruction="", steps=steps,
-                   success=success, score=float(success))
-
-
-def batch() -> list[Episode]:
+def batch():
     return [
         episode("A", "g", ["start", "hall", "door"], [0, 0, 1], success=True),
         episode("B", "g", ["start", "hall", "hall"], [0, 0, 0]),

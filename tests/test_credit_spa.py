@@ -92,6 +92,19 @@ def test_frozen_schedule_logits_head_and_state_round_trip(tmp_path):
     np.testing.assert_allclose(np.stack(restored.contributions(probe)), np.stack(module.contributions(probe)), atol=1e-5)
 
 
+def test_estimator_from_a_model_folder(tmp_path):
+    policy = tiny_policy()
+    policy.model.save_pretrained(tmp_path / "est")
+    module = spa(policy, estimator=str(tmp_path / "est"), epochs=1)
+    out = module.assign(episodes(4, seed=0, prefix="e"))
+    assert "estimator_loss" in out.metrics and module.estimators[0].backbone is not policy.model
+    small = tiny_policy()
+    small.model.resize_token_embeddings(8)
+    small.model.save_pretrained(tmp_path / "small")
+    with pytest.raises(ConfigError, match="vocab 8, smaller than the policy's 24"):
+        spa(policy, estimator=str(tmp_path / "small")).assign(episodes(2, 0, "x"))
+
+
 def test_errors_are_one_line():
     with pytest.raises(ConfigError, match="spa: needs the acting policy"):
         credit.get("spa")().assign(episodes(2, 0, "x"))

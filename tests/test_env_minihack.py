@@ -109,22 +109,21 @@ DIRECTION = {(0, -1): "north", (1, 0): "east", (0, 1): "south", (-1, 0): "west",
              (1, 1): "southeast", (-1, 1): "southwest", (-1, -1): "northwest"}
 
 
-def read_stairs(obs: str) -> tuple[int, int] | None:
-    """(dx, dy) of the stairs from the observation text alone."""
-    match = re.search(r"staircase down ((?:adjacent \w+)|(?:\d+ \w+)(?: \d+ \w+)?)", obs)
+def direction_to(thing: str, obs: str) -> str | None:
+    """The one-step direction towards `thing`, read from the observation's "You see" text alone."""
+    match = re.search(thing + r" ((?:adjacent \w+)|(?:\d+ \w+)(?: \d+ \w+)?)", obs)
     if not match:
         return None
-    where = match.group(1).split()
-    if where[0] == "adjacent":
-        return next(d for d, name in DIRECTION.items() if name == where[1])
+    words = match.group(1).split()
+    if words[0] == "adjacent":
+        return words[1]
     dx = dy = 0
-    for count, word in zip(where[::2], where[1::2], strict=True):
-        sign = -1 if word in ("west", "north") else 1
+    for count, word in zip(words[::2], words[1::2], strict=True):
         if word in ("east", "west"):
-            dx = sign * int(count)
+            dx = int(count) * (1 if word == "east" else -1)
         else:
-            dy = sign * int(count)
-    return dx, dy
+            dy = int(count) * (1 if word == "south" else -1)
+    return DIRECTION[((dx > 0) - (dx < 0), (dy > 0) - (dy < 0))]
 
 
 @pytest.mark.parametrize("env_id", [ROOM, "credo/MiniHack-Room-Random-5x5-v0"])
@@ -134,13 +133,14 @@ def test_scripted_agent_wins_by_reading_the_text(env_id):
         obs, info = env.reset(seed=seed)
         optimal = info.get("optimal_steps")
         for _ in range(30):
-            target = read_stairs(obs)
-            assert target is not None, obs
-            dx, dy = target
-            obs, reward, terminated, truncated, info = env.step(DIRECTION[((dx > 0) - (dx < 0), (dy > 0) - (dy < 0))])
+            action = direction_to("staircase down", obs)
+            assert action is not None, obs
+            obs, reward, terminated, truncated, info = env.step(action)
             if terminated:
                 break
         assert info["success"] and info["score"] == 1.0 and reward > 0 and info["progression"] == 100.0
+        assert info["state"]["depth"] == 1 and info["state"]["hp"] > 0, "the last live state, not NLE's blank one"
+        assert "staircase down" in obs
         assert optimal == env.unwrapped._steps, "a greedy walk in an open room is a shortest path"
     env.close()
 
@@ -164,6 +164,8 @@ def test_room_text_and_compact_text():
 def test_bad_options_and_missing_data_are_one_line_errors():
     with pytest.raises(ConfigError, match="crop"):
         make(ROOM, crop=-1)
+    with pytest.raises(ConfigError, match="no_such_option"):
+        make(ROOM, no_such_option=1)
     assert "needs-data" in envs.card("credo/MiniHack-Boxoban-Hard-v0").tags
     with pytest.raises(Exception, match="Boxoban"):
         make("credo/MiniHack-Boxoban-Hard-v0")
@@ -193,3 +195,34 @@ def test_every_minihack_id_makes_resets_and_steps():
             if terminated or truncated:
                 obs, info = env.reset()
         env.close()
+
+
+def test_scripted_agent_eats_the_apple_by_reading_the_key_hint():
+    """MiniHack-Eat in admissible mode: walk to the apple, eat, answer the [ynq] question via the "Keys:" line."""
+    env = make("credo/MiniHack-Eat-Fixed-v0")
+    obs, info = env.reset(seed=0)
+    for _ in range(40):
+        keys = re.search(r"^Keys: (.*)$", obs, re.M)
+        if keys:
+            answer = dict(pair.split(" = ") for pair in keys.group(1).split(", "))
+            action = answer["y"]
+        elif "You see: apple" not in obs:
+            action = "eat"  # standing on it
+        else:
+            action = direction_to("apple", obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert info["valid_action"], action
+        if terminated or truncated:
+            break
+    assert info["success"] and reward > 0, obs
+    env.close()
+
+
+
+def test_frontier_cue_when_the_stairs_are_out_of_view():
+    env = make("credo/MiniHack-Corridor-R2-v0", compact=True, frontier=True)
+    texts = [env.reset(seed=seed)[0] for seed in range(8)]
+    unseen = [t for t in texts if t.startswith("stairs unseen")]
+    assert unseen and all(t.split(" . ")[1].startswith("unexplored ") for t in unseen)
+    assert all("unexplored" not in t for t in texts if not t.startswith("stairs unseen"))
+    env.close()

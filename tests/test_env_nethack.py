@@ -53,8 +53,9 @@ def play(env, seed: int, steps: int) -> list[tuple[str, float]]:
     return out
 
 
-def test_same_seed_same_episode():
-    env = envs.make(SCORE)
+@pytest.mark.parametrize("env_id", [SCORE, "credo/NetHackChallenge-v0"])  # Challenge refuses seeds in NLE
+def test_same_seed_same_episode(env_id):
+    env = envs.make(env_id)
     assert play(env, 11, 40) == play(env, 11, 40)
     assert play(env, 11, 0) != play(env, 12, 0)
     env.close()
@@ -64,7 +65,7 @@ def test_more_prompts_are_skipped_and_their_messages_kept():
     env = envs.make(SCORE)
     env.reset(seed=0)
     obs, *_ = env.step("eat")
-    assert "What do you want to eat?" in obs
+    assert "What do you want to eat?" in obs and "\nKeys: h = west, j = south\n" in obs
     obs, _, _, _, info = env.step("north")  # 'k' is not an inventory letter: a message behind --More--
     assert "You don't have that object." in obs
     assert "You don't have that object." in info["state"]["message"]
@@ -95,6 +96,10 @@ def test_action_names():
     for i, name in enumerate(challenge.names):
         assert challenge.parse(name) == i
     assert {"apply", "open", "esc", "pickup", "more", "far east"} <= set(challenge.names)
+    assert score.key_hint("What do you want to eat? [ghij or ?*]") == "Keys: h = west, j = south"
+    assert score.key_hint("Really attack? [yn] (n)") == "Keys: y = northwest, n = southeast"
+    assert challenge.key_hint("What do you want to wield? [- a-c or ?*]").startswith("Keys: - = minus, a = apply, b =")
+    assert score.key_hint("You see no objects here.") == ""
 
 
 def test_progression_table_and_running_max():
@@ -179,3 +184,25 @@ def test_extended_actions_macros():
     obs, *_ = env.step("cast")  # spell a (the Monk's sleep) is picked, no spell menu is left open
     assert "In what direction?" in obs or "enough energy to cast" in obs
     env.close()
+
+
+def test_text_layer_on_a_synthetic_map():
+    """A walled room with one doorway, drawn with real glyph ids: surroundings, blocked cells, frontier, path."""
+    import numpy as np
+
+    from envs.nethack.text import blocked_directions, nearest_frontier, shortest_path_length, surroundings
+
+    cmap = nethack.GLYPH_CMAP_OFF
+    glyphs = np.full((21, 79), cmap, np.int16)  # S_stone: unexplored
+    glyphs[4:9, 9:16] = cmap + 1  # walls
+    glyphs[5:8, 10:15] = cmap + 19  # floor
+    glyphs[6, 15] = cmap + 12  # doorway in the east wall
+    glyphs[5, 14] = cmap + 24  # staircase down
+    glyphs[6, 12] = nethack.GLYPH_MON_OFF  # the hero (a monster glyph)
+    assert surroundings(glyphs, 12, 6, 12, 3) == [("staircase down", 2, -1), ("doorway", 3, 0)]
+    assert blocked_directions(glyphs, 12, 6) == []
+    assert blocked_directions(glyphs, 10, 5) == ["north", "west", "northeast", "southwest", "northwest"]
+    assert nearest_frontier(glyphs, 12, 6) == (3, 0), "the doorway is the only known cell next to unexplored space"
+    assert shortest_path_length(glyphs, 12, 6) == 2
+    glyphs[5, 14] = cmap + 19
+    assert shortest_path_length(glyphs, 12, 6) is None

@@ -114,3 +114,8 @@ def test_bad_indices_and_unknown_ids_are_one_line_errors(sub_pool):
         make_pool("credo-test/Nope-v0", 2)
     with pytest.raises(ValueError, match="at least one env"):
         make_pool(ENV_ID, 0)
+
+
+def test_env_that_cannot_be_made_is_a_one_line_error_at_pool_start():
+    with pytest.raises(RuntimeError, match="could not make credo-test/Counter-v0 in a pool worker: TypeError"):
+        make_pool(ENV_ID, 2, workers=1, env_kwargs={"no_such_kwarg": 1})

@@ -64,6 +64,7 @@ def test_eval_loads_the_policy_of_a_run(tmp_path: Path) -> None:
 
     from agents.policy import Policy, PolicyConfig
 
+    torch.set_num_threads(1)  # tiny model: threads only add contention on a shared machine
     torch.manual_seed(0)
     policy = Policy.from_config(PolicyConfig(), [ENV])
     run = RunDir.create("trained", EvalConfig(env=ENV), root=tmp_path)  # any config naming the env

@@ -56,12 +56,31 @@ def test_openai_backend_n_samples_json_mode_and_errors(upstream):
         with pytest.raises(UpstreamError, match="InternalServerError"):
             await judge.annotate(["x"], "oni-cls-default")
         assert up.requests - before == 2  # one retry with backoff (the openai package's), then a one-line error
+        up.mode = "not-openai"
+        with pytest.raises(UpstreamError, match="not an OpenAI completion"):
+            await judge.annotate(["x"], "oni-cls-default")
         up.mode = "hang"
         with pytest.raises(UpstreamError, match="Timeout"):
             await judge.complete([{"role": "user", "content": "hi"}])
         await judge.aclose()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_openai_backend_retries_transient_failures_with_backoff(upstream, status):
+    up, url = upstream
+    up.fail_next, up.fail_status = 2, status
+
+    async def run() -> list:
+        judge = make_judge(JudgeConfig(backend="openai", base_url=f"{url}/v1", model="m", max_retries=3))
+        try:
+            return [lab.value for lab in await judge.annotate(["12 gold pieces."], "oni-cls-gold")]
+        finally:
+            await judge.aclose()
+
+    assert asyncio.run(run()) == [1.0]
+    assert up.requests == 3  # two failures retried, the third answered
 
 
 def test_openai_backend_unreachable_is_an_upstream_error():
@@ -115,20 +134,22 @@ def embedding_judge():
 
 
 def test_embedding_judge_labels_clear_messages_by_goal(embedding_judge):
-    async def labels(rubric: str) -> list:
-        return [lab.value for lab in await embedding_judge.annotate(MESSAGES + [""], rubric)]
-
-    gold = asyncio.run(labels("oni-cls-gold"))
-    assert gold[2] == 1.0 and gold[0] == 0.0 and gold[1] == 0.0 and gold[4] == 0.0  # empty message: no event
-    combat = asyncio.run(labels("oni-cls-combat"))
-    assert combat[0] == 1.0 or combat[2] == 0.0
-    assert combat[1] == 0.0
+    clear = ["You kill the newt!", "That door is closed.", "12 gold pieces.", "There is a staircase down here.", ""]
+    expected = {  # what a NetHack player would answer for these unambiguous messages; "" reports no event
+        "oni-cls-default": [1.0, 0.0, 1.0, 1.0, 0.0],
+        "oni-cls-gold": [0.0, 0.0, 1.0, 0.0, 0.0],
+        "oni-cls-combat": [1.0, 0.0, 0.0, 0.0, 0.0],
+        "oni-cls-stairs": [0.0, 0.0, 0.0, 1.0, 0.0],
+    }
+    for rubric, values in expected.items():
+        assert [lab.value for lab in asyncio.run(embedding_judge.annotate(clear, rubric))] == values, rubric
     pairs = asyncio.run(embedding_judge.annotate([("12 gold pieces.", "That door is closed."),
                                                   ("That door is closed.", "12 gold pieces."),
                                                   ("It's a wall.", "It's a wall.")], "oni-rank-gold"))
     assert [p.value for p in pairs] == [0.0, 1.0, 0.5]
-    score = asyncio.run(embedding_judge.annotate(["The agent completes the task."], "step-score"))[0].value
-    assert 0.0 <= score <= 10.0
+    good, bad = asyncio.run(embedding_judge.annotate(["The agent completes the task.",
+                                                      "The agent repeats a useless action."], "step-score"))
+    assert 0.0 <= bad.value < good.value <= 10.0
     with pytest.raises(JudgeError, match="cannot write text"):
         asyncio.run(embedding_judge.complete([{"role": "user", "content": "hi"}]))
 

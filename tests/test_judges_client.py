@@ -38,7 +38,7 @@ def test_submit_never_blocks_and_inflight_items_are_not_resent():
         assert client.submit(["5 gold pieces.", "a door"]) == 2
         assert client.submit(["5 gold pieces.", "a door", "new"]) == 1  # the first two await their labels
         assert client.poll() == {}  # nothing yet, and no waiting
-        assert time.monotonic() - start < 0.2
+        assert time.monotonic() - start < 0.4
         labels = wait_for(client, 3)
         assert {k: v.value for k, v in labels.items()} == {"5 gold pieces.": 1.0, "a door": 0.0, "new": 0.0}
         assert sorted(i for call in judge.calls for i in call) == ["5 gold pieces.", "a door", "new"]

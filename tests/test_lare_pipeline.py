@@ -6,11 +6,13 @@ import copy
 import json
 import logging
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 import credit
 from agents.trajectory import Episode, Step
@@ -59,6 +61,15 @@ class CoinsEnv(TextEnv):
         return "ok", reward, self.points == 3, self.moves >= 12 and self.points < 3, self._info()
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """The decoder's tiny MLP is slower with several threads on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def play(n: int, seed: int = 0) -> list[Episode]:
     """Random-action episodes recorded as the rollout records them."""
     rng = random.Random(seed)
@@ -79,10 +90,11 @@ def play(n: int, seed: int = 0) -> list[Episode]:
     return episodes
 
 
-def make(tmp_path: Path, seed: int = 0, **cfg: Any) -> LaRe:
+def make(tmp_path: Path, seed: int = 0, judge_url: str | None = None, **cfg: Any) -> LaRe:
     config = LaReConfig(cache_dir=str(tmp_path / "cache"), probe_episodes=2, probe_steps=8, hidden=32,
                         updates_per_assign=20, **cfg)
-    context = CreditContext(run_dir=tmp_path / "run", env_id="test/Coins-v0", seed=seed, env_factory=CoinsEnv)
+    context = CreditContext(run_dir=tmp_path / "run", env_id="test/Coins-v0", seed=seed, judge_url=judge_url,
+                            env_factory=CoinsEnv)
     return LaRe(config, context)
 
 
@@ -195,7 +207,7 @@ HANG_ON_LONG_GAMES = """def evaluate(state):
 def test_a_sandbox_failure_mid_run_costs_the_batch_then_lare_switches_off(tmp_path: Path) -> None:
     code = tmp_path / "code.py"
     code.write_text(HANG_ON_LONG_GAMES)
-    module = make(tmp_path, code_file=str(code), cpu_seconds=1, max_sandbox_failures=2)
+    module = make(tmp_path, code_file=str(code), cpu_seconds=1, wall_seconds=2, max_sandbox_failures=2)
     episodes = play(2)
     assert module.assign(episodes).metrics["active"] == 1.0
     bad = play(1)
@@ -234,3 +246,24 @@ def test_dense_env_rewards_never_reach_the_decoder_and_state_round_trips(tmp_pat
         np.testing.assert_allclose(ra, rc, rtol=1e-5, atol=1e-6)
     for m in (a, b, c):
         m.close()
+
+
+def test_code_is_written_through_an_openai_compatible_judge_url(tmp_path: Path) -> None:
+    """The `openai` back-end path: a loopback OpenAI-compatible server answering with the good.json replies."""
+    from llm_judges.testing import ScriptedUpstream, serve_in_thread
+
+    recorded = [r for call in json.loads((FIXTURES / "good.json").read_text())["calls"] for r in call["replies"]]
+
+    class Replaying(ScriptedUpstream):
+        def reply(self, prompt: str) -> str:
+            return recorded.pop(0)
+
+    upstream = Replaying()
+    with serve_in_thread(upstream.app) as url:  # a base URL without /v1: the module adds it
+        module = make(tmp_path, judge_url=url, judge_model="scripted-llm", judge_retries=0)
+        module.close()
+    assert module.accepted is not None and module.accepted.n_factors == 5 and not recorded
+    assert upstream.requests == 2  # the 5 candidates in one request (n=5), then the merge
+    body = upstream.last_body
+    assert body["n"] == 1 and body["temperature"] == 0.3 and body["response_format"] == {"type": "json_object"}
+    assert body["messages"][-1]["content"].startswith("Above are several candidate answers.")

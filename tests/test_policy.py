@@ -87,13 +87,13 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     with torch.no_grad():
         probs = torch.softmax(scores[0], 0)
     counts = torch.zeros(3)
-    for _ in range(300):
-        counts[CANDS[0].index(policy.act(prompts[:1], CANDS[:1])[0].text)] += 1
+    for s in policy.act(prompts[:1] * 300, CANDS[:1] * 300):
+        counts[CANDS[0].index(s.text)] += 1
     assert torch.allclose(counts / 300, probs, atol=0.1)
 
 
 def test_temperature_sharpens_choice(cache_dir):
-    cold = line_policy(cache_dir, temperature=0.05)
+    cold = line_policy(cache_dir, temperature=1e-3)
     prompts = _prompts(cold)[:1]
     greedy = cold.act(prompts, CANDS[:1], greedy=True)[0]
     assert all(cold.act(prompts, CANDS[:1])[0].text == greedy.text for _ in range(20))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from envs.webshop import vocab
-from envs.webshop.catalog import NO_ATTRIBUTE, GeneratedCatalog, load_webshop_catalog
+from envs.webshop.catalog import NO_ATTRIBUTE, TYPE_ATTRIBUTES, GeneratedCatalog, load_webshop_catalog
 
 
 def test_same_seed_same_catalogue_other_seed_other_catalogue():
@@ -25,9 +25,8 @@ def test_products_are_realistic_and_consistent():
     assert len({p.asin for p in products}) == 2000
     assert all(len(p.asin) == 10 and p.asin.startswith("B0") for p in products)
     assert Counter(p.category for p in products).keys() == vocab.CATEGORIES.keys()
-    for p in products[:300]:
-        pool = vocab.CATEGORIES[p.category].attributes
-        assert 2 <= len(p.attributes) <= 5 and set(p.attributes) <= set(pool)
+    for i, p in enumerate(products[:300]):
+        assert 2 <= len(p.attributes) <= 5 and set(p.attributes) <= set(TYPE_ATTRIBUTES[cat.type_id[i]])
         assert len(set(p.attributes)) == len(p.attributes)
         assert set(p.instruction_attributes) <= set(p.attributes) and p.instruction_attributes
         assert all(a in p.instruction_text for a in p.instruction_attributes)

@@ -99,6 +99,9 @@ def test_human_goals(tmp_path):
     assert gloss.price_upper > 12.99
     synthetic = GoalSet(load_webshop_catalog(tmp_path))
     assert len(synthetic) == 3  # gloss: 2 colours x 1 size; pretzels: no options; lamp: not annotated
+    (tmp_path / "items_ins_v2_1000.json").unlink()
+    with pytest.raises(ValueError, match="items_ins_v2"):
+        GoalSet(load_webshop_catalog(tmp_path))
     (tmp_path / "bad.json").write_text("[")
     with pytest.raises(ValueError, match="could not be read"):
         GoalSet(load_webshop_catalog(tmp_path, human_goals=True), tmp_path / "bad.json")

@@ -6,18 +6,23 @@ MiniHack specifics handled here:
 - the `*-Custom-v0` ids need a level: without `des_file` they get a small default room (see `DEFAULT_DES`);
 - MiniGrid-based tasks (MultiRoom, LavaCrossing, SimpleCrossing) are seeded through MiniGrid too, and the
   Crossing ones are built although minihack 1.0.2 passes them a width/height that MiniGrid 3 rejects;
-- a task's fixed level seeds (`seeds=[...]`) are sampled from the env's generator, so seeding stays exact.
+- a task's fixed level seeds (`seeds=[...]`) are sampled from the env's generator, so seeding stays exact;
+- Boxoban ids read generated levels unless the real dataset is there (`envs.minihack.boxoban_levels`), and
+  their level is drawn from the env's generator (minihack draws it with the global `random` module), and
+  their first reset works under NLE 1.3 (see `_boxoban_reset`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
+from envs.minihack.boxoban_levels import use_levels
 from envs.nethack.env import NLETextEnv
 
 DEFAULT_DES = {
@@ -87,6 +92,24 @@ def _minigrid_patch() -> Iterator[None]:
         module.gym = original
 
 
+@contextlib.contextmanager
+def _boxoban_reset(raw: Any, rng: np.random.Generator) -> Iterator[None]:
+    """Around a Boxoban task's reset: draw its level from `rng`, not the global `random` module (then
+    restored), and forget the last level's targets, which NLE 1.3's reset checks before minihack sets them
+    (an AttributeError on the first reset, a stale check on later ones)."""
+    import minihack.envs.boxohack as module
+
+    if not isinstance(raw, module.BoxoHack):
+        yield
+        return
+    raw._goal_pos_set = None  # compares unequal to any boulder set: the reset's end status is "running"
+    module.random = random.Random(int(rng.integers(2**63)))
+    try:
+        yield
+    finally:
+        module.random = random
+
+
 INSTRUCTIONS = {
     "Room": "Reach the staircase down (>).",
     "Corridor": "Explore the rooms and corridors to find the staircase down (>), then stand on it.",
@@ -143,6 +166,8 @@ class MiniHackTextEnv(NLETextEnv):
     def __init__(self, task: str, instruction: str = "", render_mode: str | None = None, **kwargs: Any) -> None:
         if "des_file" not in kwargs and (des := default_des(task)) is not None:
             kwargs["des_file"] = des
+        if "boxo" in task.lower():  # the Boxoban ids and minihack's BoxoHack entry point
+            use_levels(task)
         with _minigrid_patch():
             super().__init__(task, instruction or instruction_for(task), render_mode, **kwargs)
 
@@ -153,7 +178,10 @@ class MiniHackTextEnv(NLETextEnv):
         self.raw.seed(core, disp, reseed=False)
 
     def _raw_reset(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return self.raw.reset(sample_seed=False)
+        if getattr(self.raw, "_level_seeds", None):
+            return self.raw.reset(sample_seed=False)
+        with _boxoban_reset(self.raw, self.np_random):  # BoxoHack.reset takes no `sample_seed`
+            return self.raw.reset()
 
     def _progress(self, state: dict[str, Any], raw_info: dict[str, Any], success: bool) -> float:
         return 100.0 if success else 0.0

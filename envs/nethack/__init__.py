@@ -33,10 +33,17 @@ TASKS: dict[str, tuple[str, str]] = {
 }
 """credo id (without `credo/`) -> (NLE task id or entry point, instruction)."""
 
+TASK_KWARGS: dict[str, dict[str, object]] = {
+    # NetHackChallenge lets every --More-- and menu through to the agent (allow_all_modes=True); credo's
+    # contract is that the agent never presses a key to read, so NLE's known-steps handling is switched on.
+    "NetHackChallenge-v0": {"allow_all_modes": False},
+}
+"""Extra NLE keyword arguments of some tasks."""
+
 
 def register_envs() -> None:
     """Register every NetHack task as `credo/<name>`."""
     for name, (task, instruction) in TASKS.items():
         tags = ("oni",) if task.startswith("envs.") else ("nle",)
         register(f"credo/{name}", ENTRY_POINT, family="nethack", instruction_example=instruction,
-                 action_mode="admissible", kwargs={"task": task, "instruction": instruction}, tags=tags)
+                 action_mode="admissible", kwargs={"task": task, "instruction": instruction, **TASK_KWARGS.get(name, {})}, tags=tags)

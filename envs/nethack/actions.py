@@ -7,6 +7,7 @@ NLE action has a name without a hand-written table) and parses text back to the 
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ _COMPASS = {"N": "north", "E": "east", "S": "south", "W": "west",
 _TEXT_CHARACTERS = {"PLUS": "plus", "MINUS": "minus", "SPACE": "space", "APOS": "apostrophe",
                     "QUOTE": "quote", "DOLLAR": "dollar"}
 _STRIP = string.whitespace + string.punctuation
+_CHOICES = re.compile(r"\[([a-zA-Z$\- ]+?)(?: or [^\]]*)?\]")
+"""The key choices of a NetHack question: "[fghi or ?*]", "[a-c or ?*]", "[ynq]"."""
 
 
 def action_name(action: int) -> str:
@@ -62,6 +65,20 @@ class ActionSet:
         if len(stripped) == 1 and stripped in self._by_key:
             return self._by_key[stripped]
         return self._by_name.get(normalize(stripped))
+
+    def key_hint(self, question: str) -> str:
+        """Which action presses each key a NetHack question offers, e.g. "Keys: f = fire, g = rush".
+
+        A question such as "What do you want to eat? [fg or ?*]" is answered by pressing a letter, which is
+        the keycode of some named action; "" when the question offers no key this set can press.
+        """
+        found = _CHOICES.findall(question)
+        if not found:
+            return ""
+        keys = re.sub(r"([a-zA-Z])-([a-zA-Z])",
+                      lambda m: "".join(chr(c) for c in range(ord(m[1]), ord(m[2]) + 1)), found[-1].replace(" ", ""))
+        pairs = [f"{key} = {self.names[self._by_key[key]]}" for key in dict.fromkeys(keys) if key in self._by_key]
+        return "Keys: " + ", ".join(pairs) if pairs else ""
 
     def uses_items(self) -> bool:
         """Whether any action acts on inventory items (then the observation shows the inventory)."""

@@ -6,6 +6,8 @@ The wrapped task is an ordinary NLE env (`nle.env.base.NLE` subclass), made from
 - actions are names parsed by `envs.nethack.actions.ActionSet` over the task's own action set;
 - `--More--` never reaches the agent: NLE presses it, and every message shown on the way is kept (joined in
   order) in the observation and `info["state"]["message"]`;
+- while NetHack waits for a one-key answer ("What do you want to eat? [fg or ?*]"), a "Keys: f = fire,
+  g = rush" line says which named action presses each offered key;
 - an action that names nothing in the set does NOT step NetHack: reward 0, `valid_action=False`, the next
   observation starts with the not-understood note, and the step counts toward the step cap.
 """
@@ -17,7 +19,9 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
+from nle import nethack
 
+from credo.config import ConfigError
 from envs.core import INVALID_ACTION_NOTE, TextEnv
 from envs.nethack.actions import ActionSet
 from envs.nethack.progression import progression
@@ -32,10 +36,18 @@ OBSERVATION_KEYS = ("glyphs", "chars", "blstats", "message", "inv_strs", "inv_le
 
 
 def make_task(task: str, **kwargs: Any) -> Any:
-    """The raw NLE env of `task`: a Gymnasium id ("NetHackScore-v0") or an entry point ("pkg.mod:Class")."""
-    if ":" in task:
-        return load_env_creator(task)(**kwargs)
-    return gym.make(task, disable_env_checker=True, **kwargs).unwrapped
+    """The raw NLE env of `task`: a Gymnasium id ("NetHackScore-v0") or an entry point ("pkg.mod:Class").
+
+    A keyword the task does not take is a one-line `ConfigError` naming it.
+    """
+    try:
+        if ":" in task:
+            return load_env_creator(task)(**kwargs)
+        return gym.make(task, disable_env_checker=True, **kwargs).unwrapped
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise ConfigError(f"{task} options: {err}") from None
 
 
 class NLETextEnv(TextEnv):
@@ -47,6 +59,11 @@ class NLETextEnv(TextEnv):
         render_mode: only "ansi" (the last observation text) is supported.
         **kwargs: `TextOptions` fields (stats, inventory, crop, compact, max_entities, max_per_kind);
             everything else goes to the NLE task (e.g. `max_episode_steps`, `character`, `actions`).
+
+    `info` adds to the contract keys: `progression` (BALROG, 0-100, running max), `end_status` (NLE's
+    StepStatus: -1 aborted at the step cap, 0 running, 1 death, 2 task successful) and, in the reset info
+    when a staircase down is visible, `optimal_steps` (fewest 8-way moves to it, for path efficiency).
+    The episode's step cap is the task's `max_episode_steps`; invalid actions count toward it.
 
     Rewards are the task's own (NLE/MiniHack reward functions, unchanged). Seeding: `reset(seed=s)` seeds
     NetHack's core and display RNGs from `s` (and `fix_moon_phase=True` by default), so the same seed gives
@@ -151,8 +168,16 @@ class NLETextEnv(TextEnv):
         return text, info
 
     def _seed_task(self, core: int, disp: int) -> None:
-        """Seed NetHack's RNGs for the next reset (MiniHack overrides this for its fixed level seeds)."""
-        self.raw.seed(core, disp, reseed=False)
+        """Seed NetHack's RNGs for the next reset (MiniHack overrides this for its fixed level seeds).
+
+        NetHackChallenge refuses seeds (the NeurIPS 2021 competition's rule, enforced by replacing the game's
+        seeding methods on the instance); credo's contract is same seed, same episode, so the game's class
+        method seeds it anyway.
+        """
+        try:
+            self.raw.seed(core, disp, reseed=False)
+        except RuntimeError:
+            type(self.raw.nethack).set_initial_seeds(self.raw.nethack, core, disp, False)
 
     def _raw_reset(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return self.raw.reset()
@@ -176,12 +201,16 @@ class NLETextEnv(TextEnv):
     def _observe(self, obs: dict[str, np.ndarray], raw_info: dict[str, Any], success: bool) -> str:
         """Update the state from a raw observation and render its text."""
         self._obs = obs
-        state = stats_state(obs["blstats"])
+        live = bool(obs["blstats"][nethack.NLE_BL_DEPTH])  # 0 once the game has ended: NLE's arrays are blank
+        state = stats_state(obs["blstats"]) if live or not self._state else dict(self._state)
         state["message"] = self._message()
         self._progression = max(self._progression, self._progress(state, raw_info, success))
         state["progression"] = self._progression
         self._state = state
-        self._text = self.renderer.render(obs, state["message"], state)
+        raw = self.raw
+        asking = raw.last_observation and raw.last_observation[raw._internal_index][1]
+        hint = self.action_set.key_hint(state["message"]) if asking else ""
+        self._text = self.renderer.render(obs if live else None, state["message"], state, hint)
         return self._text
 
     def _progress(self, state: dict[str, Any], raw_info: dict[str, Any], success: bool) -> float:

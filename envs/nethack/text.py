@@ -60,6 +60,8 @@ class GlyphTables:
     """bool: an open door (NetHack forbids diagonal moves into or out of it)."""
     stairs_down: np.ndarray
     """bool: a staircase down (the goal of navigation tasks)."""
+    way_on: np.ndarray
+    """bool: passable, or a closed door (a way on for exploration)."""
 
 
 def _object_name(obj_index: int) -> str:
@@ -96,6 +98,7 @@ def glyph_tables() -> GlyphTables:
     passable = np.ones(size, bool)
     door = np.zeros(size, bool)
     stairs_down = np.zeros(size, bool)
+    closed_door = np.zeros(size, bool)
     mon = nethack.permonst
     ranges = (
         (nethack.GLYPH_MON_OFF, nethack.GLYPH_PET_OFF, lambda i: mon(i).mname),
@@ -117,9 +120,10 @@ def glyph_tables() -> GlyphTables:
         names[glyph], kind[glyph], passable[glyph] = _cmap_entry(index)
         door[glyph] = index in (13, 14)
         stairs_down[glyph] = index == 24
+        closed_door[glyph] = index in (15, 16)
     kind[nethack.GLYPH_EXPLODE_OFF:nethack.GLYPH_WARNING_OFF] = HIDDEN  # explosions, zaps, engulfing
     kind[nethack.MAX_GLYPH] = HIDDEN  # NO_GLYPH
-    return GlyphTables(tuple(names), kind, passable, door, stairs_down)
+    return GlyphTables(tuple(names), kind, passable, door, stairs_down, passable | closed_door)
 
 
 class TextOptions(Config):
@@ -134,6 +138,9 @@ class TextOptions(Config):
         "other entities and the blocked neighbours; no message, stats or inventory.")
     max_entities: int = Field(12, ge=0, description="Most entities listed in 'You see' (nearest first).")
     max_per_kind: int = Field(3, ge=1, description="Most entities of the same name listed (nearest first).")
+    frontier: bool = Field(
+        False, description="While no staircase down is in view, name the nearest known cell next to unexplored "
+        "space ('unexplored 3 east 1 north'): an exploration cue for memoryless agents (calibration.md, Corridor).")
 
 
 def where(dx: int, dy: int) -> str:
@@ -234,6 +241,23 @@ def shortest_path_length(glyphs: np.ndarray, x: int, y: int) -> int | None:
     return None
 
 
+def nearest_frontier(glyphs: np.ndarray, x: int, y: int) -> tuple[int, int] | None:
+    """(dx, dy) of the nearest known passable cell or closed door that touches unexplored (blank) space."""
+    tables = glyph_tables()
+    unknown = np.pad(glyphs == nethack.GLYPH_CMAP_OFF, 1)  # S_stone: never seen (or solid rock)
+    height, width = glyphs.shape
+    touches = np.zeros_like(glyphs, dtype=bool)
+    for dx, dy in _DIRECTIONS:
+        touches |= unknown[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+    touches &= tables.way_on[glyphs]
+    touches[y, x] = False
+    ys, xs = np.nonzero(touches)
+    if len(xs) == 0:
+        return None
+    i = int(np.argmin(np.maximum(np.abs(xs - x), np.abs(ys - y))))
+    return int(xs[i]) - x, int(ys[i]) - y
+
+
 def crop_lines(chars: np.ndarray, x: int, y: int, radius: int) -> list[str]:
     """The (2r+1) x (2r+1) ASCII map around the hero; cells off the map are blank."""
     height, width = chars.shape
@@ -294,6 +318,7 @@ class Renderer:
         self._inventory_text = ""
         self._map_key: tuple[bytes, int, int] = (b"", -1, -1)
         self._map_lines: list[str] = []
+        self._crop: list[str] = []
 
     def inventory(self, letters: np.ndarray, strs: np.ndarray) -> str:
         """"Inventory:" and one "a: item" line per item."""
@@ -318,35 +343,54 @@ class Renderer:
                 self._map_lines = [f"You see: {seen}" if seen else "You see: nothing of note"]
                 if blocked:
                     self._map_lines.append("Blocked: " + ", ".join(blocked))
+                explore = self.explore(glyphs, x, y, entities)
+                if explore:
+                    self._map_lines.append(f"Nearest {explore}")
         return self._map_lines
 
-    def render(self, obs: dict[str, np.ndarray], message: str, state: dict[str, Any]) -> str:
-        """The observation text; `message` is the (possibly concatenated) game message."""
+    def explore(self, glyphs: np.ndarray, x: int, y: int, entities: list[tuple[str, int, int]]) -> str:
+        """"unexplored 3 east" when the `frontier` option is on and no staircase down is listed, else ""."""
+        if not self.options.frontier or any(name == STAIRS_DOWN for name, _, _ in entities):
+            return ""
+        target = nearest_frontier(glyphs, x, y)
+        return "" if target is None else f"unexplored {where(*target)}"
+
+    def render(self, obs: dict[str, np.ndarray] | None, message: str, state: dict[str, Any], hint: str = "") -> str:
+        """The observation text; `message` is the (possibly concatenated) game message, `hint` a line after it.
+
+        `obs=None` renders the last map, inventory and crop again: the game is over and NLE's arrays are blank.
+        """
         opt = self.options
         x, y = state["x"], state["y"]
+        map_lines = self._map_lines if obs is None else self.map_lines(obs["glyphs"], x, y)
         if opt.compact:
-            return self.map_lines(obs["glyphs"], x, y)[0]
+            return map_lines[0]
         lines = [f"Message: {message}"] if message else []
-        lines += self.map_lines(obs["glyphs"], x, y)
+        if hint:
+            lines.append(hint)
+        lines += map_lines
         if opt.stats:
             lines.append(stats_line(state))
-        if self.show_inventory and "inv_strs" in obs:
-            lines.append(self.inventory(obs["inv_letters"], obs["inv_strs"]))
+        if self.show_inventory and (obs is None or "inv_strs" in obs):
+            lines.append(self._inventory_text if obs is None else self.inventory(obs["inv_letters"], obs["inv_strs"]))
         if opt.crop:
+            if obs is not None:
+                self._crop = crop_lines(obs["chars"], x, y, opt.crop)
             lines.append("Map (you are @):")
-            lines.extend(crop_lines(obs["chars"], x, y, opt.crop))
+            lines.extend(self._crop)
         return "\n".join(lines)
 
     @staticmethod
-    def compact_text(entities: list[tuple[str, int, int]], blocked: list[str]) -> str:
+    def compact_text(entities: list[tuple[str, int, int]], blocked: list[str], explore: str = "") -> str:
         """"stairs 4 east 4 south . jackal adjacent west . blocked north west ." (calibration.md's format)."""
         stairs = next((f"stairs {where(dx, dy)}" for name, dx, dy in entities if name == STAIRS_DOWN), "stairs unseen")
         others = [f"{_COMPACT_NAMES.get(name, name)} {where(dx, dy)}" for name, dx, dy in entities
                   if name != STAIRS_DOWN][:2]
-        parts = [stairs, *others, "blocked " + " ".join(blocked) if blocked else "blocked none"]
+        parts = [stairs, *([explore] if explore else []), *others,
+                 "blocked " + " ".join(blocked) if blocked else "blocked none"]
         return " . ".join(parts) + " ."
 
     def compact(self, glyphs: np.ndarray, x: int, y: int) -> str:
         """The compact text of one observation (see `compact_text`)."""
         entities = surroundings(glyphs, x, y, self.options.max_entities, 1)
-        return self.compact_text(entities, blocked_directions(glyphs, x, y))
+        return self.compact_text(entities, blocked_directions(glyphs, x, y), self.explore(glyphs, x, y, entities))

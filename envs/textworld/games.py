@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,7 @@ def pregenerate(env_id: str, seeds: Iterable[int], workers: int = 1, cache_dir: 
             if on_done:
                 on_done(job[2])
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             for fut in as_completed([pool.submit(_generate_one, job) for job in jobs]):
                 seed = fut.result()
                 if on_done:

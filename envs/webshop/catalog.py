@@ -87,6 +87,10 @@ class Catalog:
 # ---------------------------------------------------------------------------------------------------------------
 
 _TYPES: list[tuple[str, vocab.ProductType]] = [(c, t) for c, cat in vocab.CATEGORIES.items() for t in cat.types]
+TYPE_ATTRIBUTES: list[tuple[str, ...]] = [
+    tuple(dict.fromkeys(t.attributes + vocab.CATEGORIES[c].attributes)) for c, t in _TYPES
+]
+"""Attribute pool of each product type: its own phrases, then its category's general ones."""
 _POOL_KEYS = list(vocab.OPTION_POOLS)
 _MAX_GROUPS = max(len(t.option_groups) for _, t in _TYPES)
 _MAX_POOL = max(len(values) for _, values in vocab.OPTION_POOLS.values())
@@ -98,7 +102,7 @@ _NO_ARTICLE = {"jeans", "potato chips", "running shoes", "sandals", "leggings", 
                "granola", "olive oil", "wireless earbuds"}
 _ASIN_SPACE = 36**8
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 """Bumped whenever the generator's output changes, so cached search indexes are rebuilt."""
 
 
@@ -140,8 +144,8 @@ class GeneratedCatalog(Catalog):
         self.brands = _brand_names(rng, max(50, min(5000, n // 8)))
         self.type_id = rng.integers(0, len(_TYPES), n).astype(np.int16)
         self.brand_id = rng.integers(0, len(self.brands), n).astype(np.int32)
-        # attributes: 2..5 distinct phrases from the category's pool; the first 1..2 are the instruction's
-        pool_size = np.array([len(vocab.CATEGORIES[c].attributes) for c, _ in _TYPES])[self.type_id]
+        # attributes: 2..5 distinct phrases from the type's pool; the first 1..2 are the instruction's
+        pool_size = np.array([len(pool) for pool in TYPE_ATTRIBUTES])[self.type_id]
         keys = rng.random((n, max(pool_size)))
         keys[np.arange(keys.shape[1])[None, :] >= pool_size[:, None]] = np.inf
         self.attr = np.argsort(keys, axis=1)[:, :_MAX_ATTRS].astype(np.int8)
@@ -217,7 +221,8 @@ class GeneratedCatalog(Catalog):
         cat = vocab.CATEGORIES[cat_name]
         u = [int(x) for x in self.text_choice[index]]
         brand = self.brands[self.brand_id[index]]
-        attrs = [cat.attributes[j] for j in self.attr[index, : self.n_attr[index]]]
+        pool = TYPE_ATTRIBUTES[self.type_id[index]]
+        attrs = [pool[j] for j in self.attr[index, : self.n_attr[index]]]
         use = cat.uses[u[0] % len(cat.uses)]
         extra = vocab.TITLE_EXTRAS[u[1] % len(vocab.TITLE_EXTRAS)]
         title = f"{brand} {_title(attrs[0])} {_title(ptype.noun)}, {_title(attrs[1])}"

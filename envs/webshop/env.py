@@ -16,6 +16,7 @@ the split with that seed (same seed, same goal).
 
 from __future__ import annotations
 
+import numbers
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -107,9 +108,10 @@ class WebShopEnv(TextEnv):
         split = self.goals.split(str(options.get("split", self.default_split)), self.split_scheme)
         if options.get("goal_index") is not None:
             index = options["goal_index"]
-            if not isinstance(index, int) or index not in split:
+            if not isinstance(index, numbers.Integral) or isinstance(index, bool) or int(index) not in split:
                 raise ValueError(f"goal_index {index!r} is not in split {options.get('split', self.default_split)!r}"
                                  f" (goals {split.start}..{split.stop - 1})")
+            index = int(index)
         else:
             index = split[int(self.np_random.integers(len(split)))]
         self.goal_index, self.goal = index, self.goals[index]

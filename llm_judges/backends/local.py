@@ -26,10 +26,13 @@ class LocalJudge(PromptedJudge):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from agents.policy import quiet_hf
+
         path = _resolve(config.model)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(config.device).eval()
+            with quiet_hf():
+                self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(config.device).eval()
         except (OSError, ValueError) as err:
             raise JudgeError(f"local judge: cannot load model {config.model!r}: {str(err).splitlines()[0]}") from None
         self.tokenizer.padding_side = "left"  # generation continues each row from its last real token

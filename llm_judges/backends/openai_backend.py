@@ -50,6 +50,15 @@ class OpenAIJudge(PromptedJudge):
                 retry = UpstreamError if err.status_code >= 500 or err.status_code == 429 else JudgeError
                 raise retry(f"{self.config.base_url}: HTTP {err.status_code}: {_first_line(err)}") from None
 
+    def _choices(self, out: Any, expected: int) -> list[Any]:
+        """The reply's choices in index order; a reply that is not a completion is a one-line UpstreamError."""
+        choices = getattr(out, "choices", None)
+        if not isinstance(choices, list):
+            raise UpstreamError(f"{self.config.base_url}: the reply is not an OpenAI completion: {str(out)[:80]!r}")
+        if len(choices) != expected:
+            raise UpstreamError(f"{self.config.base_url}: asked for {expected} choices, got {len(choices)}")
+        return sorted(choices, key=lambda c: c.index)
+
     async def generate(self, batch: list[Messages], *, n: int, temperature: float, max_tokens: int,
                        json_mode: bool = False) -> list[list[str]]:
         if self.config.api == "completions":
@@ -61,10 +70,7 @@ class OpenAIJudge(PromptedJudge):
         async def one(messages: Messages) -> list[str]:
             out = await self._call(self.client.chat.completions.create, model=model, messages=messages, n=n,
                                    temperature=temperature, max_tokens=max_tokens, **extra)
-            choices = sorted(out.choices or [], key=lambda c: c.index)
-            if len(choices) != n:
-                raise UpstreamError(f"{self.config.base_url}: asked for {n} choices, got {len(choices)}")
-            return [c.message.content or "" for c in choices]
+            return [c.message.content or "" for c in self._choices(out, n)]
 
         return list(await asyncio.gather(*(one(m) for m in batch)))
 
@@ -76,9 +82,7 @@ class OpenAIJudge(PromptedJudge):
         async def chunk(part: list[str]) -> list[list[str]]:
             out = await self._call(self.client.completions.create, model=model, prompt=part, n=n,
                                    temperature=temperature, max_tokens=max_tokens)
-            choices = sorted(out.choices or [], key=lambda c: c.index)
-            if len(choices) != n * len(part):
-                raise UpstreamError(f"{self.config.base_url}: asked for {n * len(part)} choices, got {len(choices)}")
+            choices = self._choices(out, n * len(part))
             # Choices of a list prompt come prompt-major: index = prompt * n + sample.
             return [[c.text or "" for c in choices[i * n:(i + 1) * n]] for i in range(len(part))]
 
