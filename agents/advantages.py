@@ -43,7 +43,7 @@ def _outcomes(episodes: Sequence[Episode]) -> np.ndarray:
 
 
 def _broadcast(episodes: Sequence[Episode], per_episode: np.ndarray) -> Arrays:
-    return [np.full(ep.length, float(a)) for ep, a in zip(episodes, per_episode)]
+    return [np.full(ep.length, float(a)) for ep, a in zip(episodes, per_episode, strict=True)]
 
 
 def _whiten(arrays: Arrays) -> Arrays:
@@ -81,7 +81,7 @@ def _step_term(episodes: Sequence[Episode], step_rewards: Arrays | None, kind: s
                whiten: bool = False) -> Arrays | None:
     if step_rewards is None:
         return None
-    if len(step_rewards) != len(episodes) or any(len(r) != ep.length for r, ep in zip(step_rewards, episodes)):
+    if len(step_rewards) != len(episodes) or any(len(r) != ep.length for r, ep in zip(step_rewards, episodes, strict=True)):
         raise ValueError("step_rewards: need one array per episode, of that episode's length")
     arrays = [np.asarray(r, dtype=np.float64) for r in step_rewards]
     if kind == "advantage":
@@ -93,7 +93,7 @@ def _step_term(episodes: Sequence[Episode], step_rewards: Arrays | None, kind: s
 def _combine(episode_adv: Arrays, step_adv: Arrays | None, weight: float) -> Arrays:
     if step_adv is None:
         return episode_adv
-    return [a + weight * s for a, s in zip(episode_adv, step_adv)]
+    return [a + weight * s for a, s in zip(episode_adv, step_adv, strict=True)]
 
 
 def grpo(episodes: Sequence[Episode], step_rewards: Arrays | None = None, weight: float = 1.0,
@@ -141,7 +141,7 @@ def _dense_rewards(episodes: Sequence[Episode], step_rewards: Arrays | None, wei
     rewards = [np.array([s.reward for s in ep.steps], dtype=np.float64) for ep in episodes]
     if step_rewards is not None:
         _step_term(episodes, step_rewards, kind, "mean")  # validates shapes
-        rewards = [r + weight * np.asarray(s, dtype=np.float64) for r, s in zip(rewards, step_rewards)]
+        rewards = [r + weight * np.asarray(s, dtype=np.float64) for r, s in zip(rewards, step_rewards, strict=True)]
     return rewards
 
 
@@ -177,7 +177,7 @@ def gae(episodes: Sequence[Episode], step_rewards: Arrays | None = None, weight:
     """
     rewards = _dense_rewards(episodes, step_rewards, weight, kind)
     out = []
-    for ep, r in zip(episodes, rewards):
+    for ep, r in zip(episodes, rewards, strict=True):
         v = np.array([s.value for s in ep.steps], dtype=np.float64)
         nxt = np.append(v[1:], v[-1] if (ep.truncated and len(v)) else 0.0)
         delta = r + gamma * nxt - v
@@ -189,7 +189,7 @@ def gae_targets(episodes: Sequence[Episode], step_rewards: Arrays | None = None,
                 kind: str = "reward", gamma: float = 0.99, lam: float = 0.95) -> Arrays:
     """Value-head regression targets: un-whitened GAE advantage + the value estimate (the lambda-return)."""
     adv = gae(episodes, step_rewards, weight, kind, gamma, lam, whiten=False)
-    return [a + np.array([s.value for s in ep.steps]) for a, ep in zip(adv, episodes)]
+    return [a + np.array([s.value for s in ep.steps]) for a, ep in zip(adv, episodes, strict=True)]
 
 
 Estimator = Callable[..., Arrays]

@@ -60,7 +60,8 @@ class TrainConfig(Config):
     log_episodes: int = Field(4, ge=0, description="Episodes written to runs/<name>/episodes/ per iteration.")
     eval_episodes: int = Field(0, ge=0, description="Before/after evaluation episodes (0: skip); the summary "
                                "then compares the initial and final policy next to a random policy.")
-    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default).")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default). 1 is "
+                                      "fastest for the tiny model, and on a machine shared with other jobs.")
     progress: bool = Field(True, description="Show the rich progress bar and summary table.")
 
     @model_validator(mode="after")

@@ -92,12 +92,12 @@ class Learner:
         if "candidate_scores" in ev.extra:
             t = self.policy.config.temperature
             kls = []
-            for sc, rsc in zip(ev.extra["candidate_scores"], ref.extra["candidate_scores"]):
+            for sc, rsc in zip(ev.extra["candidate_scores"], ref.extra["candidate_scores"], strict=True):
                 logp, logq = torch.log_softmax(sc / t, 0), torch.log_softmax(rsc / t, 0)
                 kls.append((logp.exp() * (logp - logq)).sum())
             return torch.stack(kls)
         return torch.stack([(torch.exp(r - lp) - (r - lp) - 1).sum()
-                            for lp, r in zip(ev.token_logprobs, ref.token_logprobs)])
+                            for lp, r in zip(ev.token_logprobs, ref.token_logprobs, strict=True)])
 
     def _loss(self, steps: Sequence[Step], adv: torch.Tensor, targets: torch.Tensor | None,
               denom: float) -> tuple[torch.Tensor, dict[str, float]]:
@@ -111,7 +111,7 @@ class Learner:
             unit_adv = adv
         else:  # generate: one unit per action token
             log_ratio = torch.cat([lp - torch.tensor(s.token_logprobs, device=lp.device)
-                                   for lp, s in zip(ev.token_logprobs, steps)])
+                                   for lp, s in zip(ev.token_logprobs, steps, strict=True)])
             unit_adv = torch.cat([adv[i].expand(len(s.action_ids)) for i, s in enumerate(steps)])
         ratio = log_ratio.exp()
         pg = -torch.min(ratio * unit_adv, ratio.clamp(1 - c.clip, 1 + c.clip) * unit_adv)

@@ -149,7 +149,8 @@ _CACHE_KWARG: dict[type, str] = {}
 
 def _out_cache(out: Any) -> Any:
     """The KV cache of a model output (`cache` in recent transformers, `past_key_values` before)."""
-    return out["cache"] if "cache" in out else out.past_key_values
+    cache = out.get("cache")
+    return cache if cache is not None else out.past_key_values
 
 
 @contextmanager
@@ -337,7 +338,7 @@ class Policy:
             else:
                 lp = first.unsqueeze(1)
         else:
-            seqs = [list(prompts[int(r)]) + c for r, c in zip(rep.tolist(), flat)]
+            seqs = [list(prompts[int(r)]) + c for r, c in zip(rep.tolist(), flat, strict=True)]
             ids, mask = self._left_pad(seqs)
             out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
                         output_hidden_states=need_hidden)
@@ -366,7 +367,7 @@ class Policy:
         hidden at the action's last token [n, H]).
         """
         model = model if model is not None else self.model
-        seqs = [list(p) + list(a) for p, a in zip(prompts, actions)]
+        seqs = [list(p) + list(a) for p, a in zip(prompts, actions, strict=True)]
         ids, mask = self._left_pad(seqs)
         out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
                     output_hidden_states=need_hidden)
@@ -412,7 +413,7 @@ class Policy:
         scores, tokens, hidden = self.candidate_scores([s.prompt_ids for s in steps], candidates, model,
                                                        need_hidden=need_hidden)
         logprobs, entropies, token_lps = [], [], []
-        for s, cands, sc, tok in zip(steps, candidates, scores, tokens):
+        for s, cands, sc, tok in zip(steps, candidates, scores, tokens, strict=True):
             try:
                 k = cands.index(s.action_text)
             except ValueError:
@@ -455,7 +456,7 @@ class Policy:
     def _act_choose(self, prompts: list[list[int]], candidates: list[list[str]], greedy: bool) -> list[ActionSample]:
         scores, tokens, _ = self.candidate_scores(prompts, candidates)
         out = []
-        for cands, sc, tok in zip(candidates, scores, tokens):
+        for cands, sc, tok in zip(candidates, scores, tokens, strict=True):
             logp = F.log_softmax(sc.float() / self.config.temperature, dim=0)
             k = int(logp.argmax()) if greedy else int(torch.multinomial(logp.exp().cpu(), 1))
             ids = self.candidate_ids(cands[k])
@@ -489,7 +490,7 @@ class Policy:
                              use_cache=True, **_with_cache(self.model, _out_cache(out)))
             next_pos = next_pos + 1
         samples = []
-        for g, lp in zip(gen, lps):
+        for g, lp in zip(gen, lps, strict=True):
             raw = self.tokenizer.decode(g, skip_special_tokens=True)
             action = parse_action(raw)
             samples.append(ActionSample(action or "", g, float(sum(lp)), lp, action is not None, raw))

@@ -134,7 +134,7 @@ class Rollout:
             if slot is None:
                 self._start(i)
         slots: list[_Slot] = [s for s in self._slots if s is not None]
-        prompts, candidates = zip(*(self._prompt(s) for s in slots))
+        prompts, candidates = zip(*(self._prompt(s) for s in slots), strict=True)
         t0 = time.perf_counter()
         samples = self.policy.act(list(prompts), list(candidates) if self.choose else None, greedy=self.greedy)
         t1 = time.perf_counter()
@@ -142,7 +142,7 @@ class Rollout:
         self.act_seconds += t1 - t0
         self.env_seconds += time.perf_counter() - t1
         ended: list[Episode] = []
-        for i, (slot, prompt, cands, sample) in enumerate(zip(slots, prompts, candidates, samples)):
+        for i, (slot, prompt, cands, sample) in enumerate(zip(slots, prompts, candidates, samples, strict=True)):
             obs, reward, term, trunc, info = results[i]
             ep = slot.episode
             penalty = 0.0 if sample.valid else self.policy.config.invalid_penalty

@@ -58,6 +58,7 @@ class SFTConfig(Config):
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient-norm clipping.")
     only_success: bool = Field(True, description="Train only on demonstrations whose episode succeeded.")
     seed: int = Field(0, description="Seed for model init (tiny), shuffling and sampling.")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default).")
 
 
 def demo_steps(demos: list[Demo], policy: Policy, prompt: PromptConfig, loss: str) -> tuple[list[Step], int]:
@@ -123,6 +124,8 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     if not used:
         raise ValueError(f"{config.demos}: no successful demonstrations (set only_success=false to use all)")
     loss = "tokens" if config.policy.mode == "generate" else config.loss
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
     torch.manual_seed(config.seed)
     env_ids = sorted({d.env_id for d in used})
     policy = Policy.from_config(config.policy, env_ids)

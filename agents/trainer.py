@@ -181,19 +181,19 @@ class Trainer:
             out = module.assign(episodes)
             metrics[f"{name}/seconds"] = time.perf_counter() - t0
             if len(out.step_rewards) != len(episodes) or any(
-                    len(r) != ep.length for r, ep in zip(out.step_rewards, episodes)):
+                    len(r) != ep.length for r, ep in zip(out.step_rewards, episodes, strict=True)):
                 raise RuntimeError(f"credit module {name!r} returned step rewards of the wrong shape")
-            for ep, r in zip(episodes, out.step_rewards):
-                for step, v in zip(ep.steps, r):
+            for ep, r in zip(episodes, out.step_rewards, strict=True):
+                for step, v in zip(ep.steps, r, strict=True):
                     step.step_rewards[name] = float(v)
             metrics.update({f"{name}/{k}": float(v) for k, v in out.metrics.items()})
             scaled = [weight * np.asarray(r, dtype=np.float64) for r in out.step_rewards]
             if not any(np.any(r != 0) for r in scaled):
                 continue
             if out.kind == "advantage":
-                advs = scaled if advs is None else [a + s for a, s in zip(advs, scaled)]
+                advs = scaled if advs is None else [a + s for a, s in zip(advs, scaled, strict=True)]
             else:
-                rewards = scaled if rewards is None else [a + s for a, s in zip(rewards, scaled)]
+                rewards = scaled if rewards is None else [a + s for a, s in zip(rewards, scaled, strict=True)]
         return rewards, advs, metrics
 
     def advantages(self, episodes: list[Episode], rewards: list[np.ndarray] | None,
@@ -213,13 +213,13 @@ class Trainer:
         targets = None
         if c.advantage == "gae":
             steps = [s for ep in episodes for s in ep.steps]
-            for s, v in zip(steps, self.learner.values(steps)):
+            for s, v in zip(steps, self.learner.values(steps), strict=True):
                 s.value = float(v)
             targets = np.concatenate(adv_lib.gae_targets(episodes, rewards, c.step_advantage_weight, "reward",
                                                          c.gamma, c.gae_lambda))
         per_ep = fn(episodes, rewards, c.step_advantage_weight, "reward", **options)
         if advs is not None:
-            per_ep = [a + c.step_advantage_weight * s for a, s in zip(per_ep, advs)]
+            per_ep = [a + c.step_advantage_weight * s for a, s in zip(per_ep, advs, strict=True)]
         return np.concatenate(per_ep), targets
 
     def iterate(self) -> dict[str, float]:

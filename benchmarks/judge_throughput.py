@@ -46,12 +46,16 @@ def nethack_messages(steps: int, seed: int = 0) -> list[str]:
 
     env = gym.make("NetHackScore-v0")
     rng = random.Random(seed)
-    obs, _ = env.reset(seed=seed)
+    episode = 0
+    env.unwrapped.seed(core=seed, disp=seed, reseed=False)  # NLE's reset(seed=) does not seed NetHack itself
+    obs, _ = env.reset()
     out = []
     for _ in track(range(steps), description="random NetHack play"):
         out.append(bytes(obs["message"]).rstrip(b"\0").decode("latin-1").strip())
         obs, _, term, trunc, _ = env.step(rng.randrange(env.action_space.n))
         if term or trunc:
+            episode += 1
+            env.unwrapped.seed(core=seed + episode, disp=seed + episode, reseed=False)
             obs, _ = env.reset()
     env.close()
     return out

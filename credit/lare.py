@@ -29,11 +29,12 @@ from pydantic import Field
 from agents.trajectory import Episode, Step
 from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
-from credit.lare_codegen import Accepted, CodeWriter, Probe, check_code, gather_states
+from credit.lare_codegen import Accepted, CodeWriter, Probe, execution_check, gather_states
 from credit.lare_decoder import DecoderTrainer, Loss
 from credit.lare_prompts import Mode, task_prompt, template_hash
-from credit.lare_sandbox import SandboxError, SandboxLimits
+from credit.lare_sandbox import Sandbox, SandboxError, SandboxLimits
 from credo.config import Config, ConfigError
+from llm_judges.base import JudgeError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,11 @@ class LaReConfig(Config):
     state_input: Literal["next", "current"] = Field(
         "next", description="Which state of step t the code reads: next (after the action, as the MPE code's "
                             "φ(o_{t+1})) or current (the state the action was taken in).")
-    judge_model: str = Field("", description="Model name on the judge server (empty: the server's first model).")
+    judge_backend: Literal["openai", "local"] = Field(
+        "openai", description="openai: the OpenAI-compatible server at --judge-url (vLLM, OpenAI, Ollama, credo judge "
+                              "serve); local: a transformers checkpoint on this machine (judge_model), no URL needed.")
+    judge_model: str = Field("", description="openai: model name on the server (empty: the server's first model); "
+                                             "local: a checkpoint folder.")
     judge_timeout_s: float = Field(600.0, gt=0, description="Seconds one LLM request may take (n candidates of "
                                                             "code are long replies).")
     judge_retries: int = Field(3, ge=0, description="Retries of a failed LLM request (connection errors, 429, "
@@ -94,7 +99,6 @@ class LaReConfig(Config):
     eval_batch: int = Field(1024, ge=1, description="States per message to the sandbox worker.")
     max_sandbox_failures: int = Field(3, ge=1, description="Killed sandbox calls in a row after which the run "
                                                            "goes on without LaRe.")
-    seed: int = Field(0, description="Seed of the probe episodes' actions and of the decoder.")
 
 
 def _step_state(step: Step, which: str) -> dict[str, Any]:
@@ -124,7 +128,11 @@ class LaRe(CreditModule):
         if ctx.env_factory is None:
             raise ConfigError("lare: needs an env (CreditContext.env_factory) to gather the states it checks the "
                               "code on")
-        probe = gather_states(ctx.env_factory, c.probe_episodes, c.probe_steps, c.seed)
+        try:  # a machine where the jail cannot be set up must fail here, not look like bad LLM code later
+            Sandbox("def evaluate(state):\n    return [0.0]\n", self.limits).close()
+        except SandboxError as err:
+            raise ConfigError(f"lare: the code sandbox does not work on this machine: {err}") from None
+        probe = gather_states(ctx.env_factory, c.probe_episodes, c.probe_steps, ctx.seed)
         if not any(probe.states):
             raise ConfigError(f"lare: env {ctx.env_id!r} reports no info['state'] features for the code to read")
         task = c.task or probe.task
@@ -139,7 +147,7 @@ class LaRe(CreditModule):
             self.trainer = DecoderTrainer(
                 self.accepted.n_factors, hidden=c.hidden, layers=c.layers, lr=c.lr, weight_decay=c.weight_decay,
                 loss=c.loss, k=c.rrd_k, rd_scale=c.rd_scale, batch_episodes=c.batch_episodes,
-                buffer_episodes=c.buffer_episodes, normalize=c.normalize_factors, seed=c.seed)
+                buffer_episodes=c.buffer_episodes, normalize=c.normalize_factors, seed=ctx.seed)
 
     def _reuse(self, probe: Probe, cache: Path | None) -> Accepted | None:
         """Code from `code_file`, this run's folder or the cache, re-checked on this run's probe states."""
@@ -149,7 +157,7 @@ class LaRe(CreditModule):
             if not path.is_file():
                 raise ConfigError(f"lare: code_file {c.code_file!r} does not exist")
             try:
-                accepted = check_code(path.read_text(), probe.states, self.limits, c.mode)
+                accepted = execution_check(path.read_text(), probe.states, self.limits, c.mode)
             except SandboxError as err:
                 raise ConfigError(f"lare: code_file {c.code_file!r} fails the check: {err}") from None
             self._save(accepted, {"source": str(path)})
@@ -157,7 +165,8 @@ class LaRe(CreditModule):
         for folder in (self.folder, cache):
             if folder is not None and (folder / "code.py").is_file():
                 try:
-                    accepted = check_code((folder / "code.py").read_text(), probe.states, self.limits, c.mode)
+                    code = (folder / "code.py").read_text()
+                    accepted = execution_check(code, probe.states, self.limits, c.mode)
                 except SandboxError as err:
                     log.warning("lare: cached code %s fails the check (%s); writing new code", folder, err)
                     continue
@@ -174,13 +183,20 @@ class LaRe(CreditModule):
             from credit.lare_replay import ReplayJudge
 
             return ReplayJudge(c.replies), f"recorded replies {c.replies}"
-        if not url:
-            raise ConfigError("lare: no LLM to write the reward code and none cached for this env and seed: pass "
-                              "--judge-url URL (an OpenAI-compatible server), credit_config.lare.replies=FILE "
-                              "(recorded replies) or credit_config.lare.code_file=FILE")
         from llm_judges.backends import make_judge
         from llm_judges.config import JudgeConfig
 
+        if c.judge_backend == "local":
+            config = JudgeConfig(backend="local", model=c.judge_model, max_tokens=c.max_tokens)
+            try:
+                return make_judge(config), f"local model {c.judge_model!r}"
+            except JudgeError as err:
+                raise ConfigError(f"lare: {err}") from None
+        if not url:
+            raise ConfigError("lare: no LLM to write the reward code and none cached for this env and seed: pass "
+                              "--judge-url URL (an OpenAI-compatible server), credit_config.lare.judge_backend=local "
+                              "with judge_model=DIR, credit_config.lare.replies=FILE (recorded replies) or "
+                              "credit_config.lare.code_file=FILE")
         base = url.rstrip("/") if url.rstrip("/").endswith("/v1") else url.rstrip("/") + "/v1"
         config = JudgeConfig(backend="openai", base_url=base, model=c.judge_model, timeout_s=c.judge_timeout_s,
                              max_retries=c.judge_retries, max_tokens=c.max_tokens)
@@ -253,12 +269,15 @@ class LaRe(CreditModule):
                 log.warning("lare: sandbox call failed (%s); zero LaRe rewards for this batch", err)
             return CreditOutput(zeros, {"active": 0.0, "sandbox_failures": float(self.failures)})
         self.failures = 0
-        metrics = {"active": 1.0, "eval_seconds": time.monotonic() - started,
-                   "invalid_states": float(result.n_failed), "n_factors": float(self.accepted.n_factors)}
+        d, values, n_failed = self.accepted.n_factors, result.factors, result.n_failed
+        if values.shape[1] != d:  # every state failed, or the code changed its list length: no usable factors
+            values, n_failed = np.full((len(states), d), np.nan), len(states)
+        metrics = {"active": 1.0, "eval_seconds": time.monotonic() - started, "invalid_states": float(n_failed),
+                   "n_factors": float(d)}
         if result.first_error:
             log.debug("lare: evaluate failed on some states: %s", result.first_error)
         bounds = np.cumsum([0] + [ep.length for ep in episodes])
-        factors = [result.factors[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        factors = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         if self.trainer is None:  # direct: the code's single output is the reward
             return CreditOutput([np.nan_to_num(f[:, 0]) if len(f) else np.zeros(0) for f in factors], metrics)
         kept = [i for i, ep in enumerate(episodes) if ep.length]

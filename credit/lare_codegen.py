@@ -72,7 +72,7 @@ class Accepted:
     n_factors: int
 
 
-def check_code(code: str, states: list[dict[str, Any]], limits: SandboxLimits, mode: Mode) -> Accepted:
+def execution_check(code: str, states: list[dict[str, Any]], limits: SandboxLimits, mode: Mode) -> Accepted:
     """The execution check: load `code` in a sandbox and run it on every probe state; `SandboxError` otherwise."""
     sandbox = Sandbox(code, limits)
     try:
@@ -117,7 +117,7 @@ class CodeWriter:
     def _check(self, reply: str, states: list[dict[str, Any]]) -> Accepted | str:
         """Accepted code, or the one-line reason it was rejected."""
         try:
-            return check_code(parse_reply(reply), states, self.limits, self.mode)
+            return execution_check(parse_reply(reply), states, self.limits, self.mode)
         except (ValueError, SandboxError) as err:
             return str(err)
 

@@ -77,8 +77,9 @@ class DecoderTrainer:
                  weight_decay: float = 0.0, loss: Loss = "rrdu", k: int = 64,
                  rd_scale: Literal["mean", "sum"] = "mean", batch_episodes: int = 32, buffer_episodes: int = 2000,
                  normalize: bool = True, seed: int = 0) -> None:
-        torch.manual_seed(seed)
-        self.decoder = RewardDecoder(n_factors, hidden, layers)
+        with torch.random.fork_rng(devices=[]):  # seed the decoder's init without resetting the trainer's global RNG
+            torch.manual_seed(seed)
+            self.decoder = RewardDecoder(n_factors, hidden, layers)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=lr, weight_decay=weight_decay)
         self.loss, self.k, self.rd_scale = loss, k, rd_scale
         self.batch_episodes, self.buffer_episodes, self.normalize = batch_episodes, buffer_episodes, normalize

@@ -8,17 +8,18 @@ Three layers, each enough to stop the common escapes on its own:
    dunder names or attributes (`__subclasses__`, `__globals__`, `__builtins__`...), no frame/code/generator
    internals (`gi_frame`, `f_back`...), no `exec`/`eval`/`open`/`compile`/`getattr`..., no file I/O attributes of
    numpy (`load`, `tofile`, `ctypes`...), no classes. A violation is a one-line `SandboxError` with the line number.
-2. **Restricted namespace**: the code sees a small builtins dict (no `open`, `__import__` that only hands out
-   read-only copies of the allowed modules without their sub-modules, so `statistics.sys` does not exist).
+2. **Restricted namespace**: the code sees a small builtins dict without `open`, `eval`, `getattr`..., and an
+   `__import__` that hands out fresh copies of the allowed modules stripped of their sub-modules (so
+   `statistics.sys` does not exist).
 3. **OS jail** in the worker (`lock_down`): started with `python -I`, no inherited fds (stdin/stdout pipes only,
    stray prints go to /dev/null), privileges dropped to `nobody` when started as root, then `setrlimit`:
    RLIMIT_NOFILE at the fds already open (no new file, socket or pipe can be opened), RLIMIT_NPROC 0 (no fork),
    RLIMIT_FSIZE 0 (no file writes), RLIMIT_AS (memory), RLIMIT_CPU per call; the parent adds a wall-clock timeout
    per call and kills the worker when it runs past it.
 
-The code is compiled once per worker; states go over the pipe in batches (JSON in, raw float64 out, so the
-parent never unpickles anything the worker sends). Run as a script, this file is the worker; it imports only
-the standard library and numpy.
+The jail is Linux-specific (it reads /proc and relies on Linux `setrlimit` semantics). The code is compiled once
+per worker; states go over the pipe in batches (JSON in, raw float64 out, so the parent never unpickles anything
+the worker sends). Run as a script, this file is the worker; it imports only the standard library and numpy.
 """
 
 from __future__ import annotations
@@ -65,9 +66,6 @@ FORBIDDEN_ATTRS = frozenset({
 MAX_CODE_CHARS = 50_000
 ENTRY = "evaluate"
 """The function the generated code must define: `evaluate(state: dict) -> list[float]`."""
-
-_NO_GOOD_ROW = -1
-
 
 class SandboxError(Exception):
     """Generated code was rejected or failed; the message is one line (it is also fed back to the LLM)."""
@@ -250,7 +248,7 @@ def _set_cpu_budget(seconds: int) -> None:
 # The wire format: requests are length-prefixed JSON, replies a fixed header + error text + float64 rows
 # -------------------------------------------------------------------------------------------------------------
 _REQ_HEADER = struct.Struct(">I")
-_REPLY_HEADER = struct.Struct(">BIIII")  # kind (0 ok, 1 fatal), rows, cols, first bad row + 1, error length
+_REPLY_HEADER = struct.Struct(">BIII")  # kind (0 ok, 1 fatal), rows, cols, error length
 _MAX_ERROR_BYTES = 2000
 
 
@@ -275,10 +273,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _reply(fd: int, kind: int, rows: int = 0, cols: int = 0, bad: int = _NO_GOOD_ROW, error: str = "",
-           data: bytes = b"") -> None:
+def _reply(fd: int, kind: int, rows: int = 0, cols: int = 0, error: str = "", data: bytes = b"") -> None:
     err = error.encode("utf-8", "replace")[:_MAX_ERROR_BYTES]
-    _write_all(fd, _REPLY_HEADER.pack(kind, rows, cols, bad + 1, len(err)) + err + data)
+    _write_all(fd, _REPLY_HEADER.pack(kind, rows, cols, len(err)) + err + data)
 
 
 def _one_line(err: BaseException) -> str:
@@ -310,12 +307,12 @@ def _as_factors(out: Any, max_factors: int) -> list[float]:
     return values
 
 
-def _evaluate_batch(func: Any, states: list[Any], max_factors: int) -> tuple[int, int, str, bytes]:
-    """Run `func` on every state; returns (cols, first bad row, its error, float64 rows with NaN for bad ones)."""
+def _evaluate_batch(func: Any, states: list[Any], max_factors: int) -> tuple[int, str, bytes]:
+    """Run `func` on every state; returns (cols, the first failing state's error, float64 rows, NaN where failed)."""
     import numpy as np
 
     rows: list[list[float] | None] = []
-    first_bad, error, cols = _NO_GOOD_ROW, "", 0
+    error, cols = "", 0
     for i, state in enumerate(states):
         try:
             values = _as_factors(func(state), max_factors)
@@ -327,10 +324,9 @@ def _evaluate_batch(func: Any, states: list[Any], max_factors: int) -> tuple[int
             if isinstance(err, KeyboardInterrupt):
                 raise
             rows.append(None)
-            if first_bad == _NO_GOOD_ROW:
-                first_bad, error = i, f"state {i}: {_one_line(err)}"
+            error = error or f"state {i}: {_one_line(err)}"
     nan_row = [math.nan] * cols
-    return cols, first_bad, error, np.array([r if r is not None else nan_row for r in rows],
+    return cols, error, np.array([r if r is not None else nan_row for r in rows],
                                             dtype=np.float64).reshape(len(states), cols).tobytes()
 
 
@@ -364,8 +360,8 @@ def _worker_main() -> None:
             return
         states = json.loads(_read_exact(0, _REQ_HEADER.unpack(header)[0]))
         _set_cpu_budget(limits.cpu_seconds)
-        cols, bad, error, data = _evaluate_batch(func, states, limits.max_factors)
-        _reply(reply_fd, 0, len(states), cols, bad, error, data)
+        cols, error, data = _evaluate_batch(func, states, limits.max_factors)
+        _reply(reply_fd, 0, len(states), cols, error, data)
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -380,6 +376,13 @@ class BatchResult:
     n_failed: int
     first_error: str
     """The first failing state's error, one line ("" when every state passed)."""
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for state values: numpy scalars and arrays as numbers and lists, anything else as text."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 class Sandbox:
@@ -418,7 +421,7 @@ class Sandbox:
         try:
             _write_all(proc.stdin.fileno(), _REQ_HEADER.pack(len(payload)) + payload)
             fd = proc.stdout.fileno()
-            kind, rows, cols, bad, err_len = _REPLY_HEADER.unpack(_read_exact(fd, _REPLY_HEADER.size, deadline))
+            kind, rows, cols, err_len = _REPLY_HEADER.unpack(_read_exact(fd, _REPLY_HEADER.size, deadline))
             if err_len > _MAX_ERROR_BYTES or rows != rows_expected or cols > self.limits.max_factors:
                 self._kill()
                 raise SandboxError("the worker sent a malformed reply (killed)")
@@ -460,7 +463,7 @@ class Sandbox:
             if self._proc is None:
                 self._start()
             chunk = states[start:start + batch_size]
-            payload = json.dumps(chunk, default=str).encode()
+            payload = json.dumps(chunk, default=_plain).encode()
             parts.append(self._exchange(payload, rows_expected=len(chunk)))
         widths = {p.factors.shape[1] for p in parts if p.factors.shape[1]}
         if len(widths) > 1:

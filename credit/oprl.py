@@ -26,7 +26,7 @@ Paper vs released code (research/spa_oprl.md section 2.2):
   `rewards_from`.
 
 To get the paper's full setting, train with the learner's RLOO estimator and a step-advantage weight of 1
-(e.g. `credo train --credit oprl advantage=rloo step_advantage_w=1.0`; see credit/README.md).
+(`credo train --credit oprl advantage=rloo step_advantage_weight=1.0 group_size=8`; see credit/README.md).
 """
 
 from __future__ import annotations

@@ -179,8 +179,8 @@ class SPA(CreditModule):
         keep = {self._key(ep) for batch in self.replay for ep in batch}
         self.fold_of = {k: f for k, f in self.fold_of.items() if k in keep}
 
-    def _fit(self, k: int, episodes: list[Episode]) -> float:
-        """Train estimator k on `episodes` (MSE of summed contributions vs outcome); mean loss."""
+    def _fit(self, k: int, episodes: list[Episode]) -> float | None:
+        """Train estimator k on `episodes` (MSE of summed contributions vs outcome); mean loss (None: no data)."""
         est, opt, cfg = self.estimators[k], self.optimizers[k], self.config
         est.train()
         losses = []
@@ -206,7 +206,7 @@ class SPA(CreditModule):
                 losses.append(float(loss))
         opt.zero_grad(set_to_none=True)
         est.eval()
-        return float(np.mean(losses)) if losses else 0.0
+        return float(np.mean(losses)) if losses else None
 
     def _should_fit(self) -> bool:
         return self.config.refit == "online" or self.fits < self.config.fit_iterations
@@ -222,12 +222,16 @@ class SPA(CreditModule):
         losses = []
         for k in range(self.config.folds):
             train = [ep for ep in pool if self.config.folds == 1 or self._fold(ep) != k]
-            losses.append(self._fit(k, train))
+            loss = self._fit(k, train)
+            if loss is not None:
+                losses.append(loss)
         self.fits += 1
         if self.config.refit == "frozen" and self.fits == self.config.fit_iterations:
             self.save_estimator()
-        return {"estimator_loss": float(np.mean(losses)), "fit_time": time.perf_counter() - start,
-                "replay_episodes": float(len(pool))}
+        metrics = {"fit_time": time.perf_counter() - start, "replay_episodes": float(len(pool))}
+        if losses:  # no fold had training data yet: nothing to report
+            metrics["estimator_loss"] = float(np.mean(losses))
+        return metrics
 
     def contributions(self, episodes: list[Episode]) -> list[np.ndarray]:
         """Held-out c_t for each step: an episode is scored by the estimator of its own fold (never trained on it)."""

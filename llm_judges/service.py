@@ -59,7 +59,8 @@ class AnnotationService:
         for item in items:
             spec.check_item(item)
         items = [tuple(i) if isinstance(i, list) else i for i in items]
-        keys = [item_key(self.judge_id, spec.fingerprint, i) for i in items]
+        fingerprint = spec.fingerprint
+        keys = [item_key(self.judge_id, fingerprint, i) for i in items]
         self.metrics.items.inc(len(items))
         stored = await asyncio.to_thread(self.store.get_many, list(set(keys)))
         self.metrics.cache_hits.inc(sum(k in stored for k in keys))

@@ -67,6 +67,7 @@ def line_policy(cache_dir: str, **policy_fields: Any) -> Any:
     from agents.policy import Policy, PolicyConfig
 
     os.environ["CREDO_CACHE"] = str(cache_dir)
+    torch.set_num_threads(1)  # tiny model: threads only add overhead (and thrash on a shared machine)
     torch.manual_seed(0)
     return Policy.from_config(PolicyConfig(**policy_fields), [ENV_ID])
 
@@ -76,7 +77,7 @@ def line_config(runs_root: str, **fields: Any) -> Any:
     from agents.config import TrainConfig
 
     data: dict[str, Any] = {"env": ENV_ID, "runs_root": str(runs_root), "num_envs": 4, "steps_per_iter": 64,
-                            "max_episode_steps": 12, "total_env_steps": 128, "progress": False,
+                            "max_episode_steps": 12, "total_env_steps": 128, "progress": False, "torch_threads": 1,
                             "learner": {"minibatch_size": 64, "micro_batch_size": 32}}
     data.update(fields)
     return TrainConfig.build(data)

@@ -47,7 +47,7 @@ def test_step_rewards_combine_as_episode_plus_weighted_group_normalised_step_ter
     with_steps = A.rloo(eps, step, weight=0.5)
     # group mean over all 4 steps = 1.0; n/(n-1) = 2
     expected_s = [2 * (np.array([1.0, 3.0]) - 1.0), 2 * (np.array([0.0, 0.0]) - 1.0)]
-    for b, w, s in zip(base, with_steps, expected_s):
+    for b, w, s in zip(base, with_steps, expected_s, strict=True):
         assert np.allclose(w, b + 0.5 * s)
     g = A.grpo(eps, step, weight=1.0)
     flat = np.array([1.0, 3.0, 0.0, 0.0])

@@ -45,6 +45,7 @@ def test_estimator_credits_the_deciding_step_on_heldout_episodes():
     assert np.abs(c.sum(1) - r).mean() < 0.15
     gap = c[r == 1].mean(0) - c[r == 0].mean(0)
     assert gap[1] > 0.8 and abs(gap[0]) < 0.15 and abs(gap[2]) < 0.15
+    assert abs(gap[1]) / np.abs(gap).sum() > 0.85  # the deciding step carries most of the credit
     np.testing.assert_allclose(np.stack(out.step_rewards), np.stack(module.contributions(episodes(64, 0, "train"))),
                                atol=1e-5)
 

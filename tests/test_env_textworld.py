@@ -155,3 +155,12 @@ def test_pregenerate_command_reports_ready_games(tw_cache):
                              terminal_width=200)
     assert out.exit_code == 0, out.output
     assert "2 games" in out.output and str(tw_cache) in out.output.replace("\n", "")
+
+
+def test_regenerating_a_game_gives_the_same_files(tw_cache, tmp_path):
+    """Game 0 of the fixture was made with a freshly parsed knowledge base, this one with the reused parse."""
+    again = ensure_game(CHALLENGE, SETTINGS, 0, tmp_path)
+    first = game_path(CHALLENGE, SETTINGS, 0)
+    assert again != first
+    assert again.read_bytes() == first.read_bytes()
+    assert again.with_suffix(".json").read_bytes() == first.with_suffix(".json").read_bytes()

@@ -94,6 +94,9 @@ def test_openai_backend_unreachable_is_an_upstream_error():
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny"))
 
 
@@ -130,6 +133,9 @@ def test_official_openai_client_against_a_local_model_server(tiny_checkpoint, tm
 
 @pytest.fixture(scope="module")
 def embedding_judge():
+    import torch
+
+    torch.set_num_threads(1)  # the suite shares 2 cores: one thread is several times faster than two fighting
     return make_judge(JudgeConfig(backend="embedding"))
 
 

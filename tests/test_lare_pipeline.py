@@ -187,6 +187,22 @@ def test_unreachable_llm_is_a_one_line_error_at_construction(tmp_path: Path) -> 
         LaRe(config, CreditContext(judge_url="http://127.0.0.1:9/v1"))
 
 
+@pytest.mark.slow  # loads transformers and generates with the tiny model: ~25 s on the shared machine
+def test_a_local_model_that_writes_no_valid_code_leaves_the_run_without_lare(tmp_path: Path,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """The `local` back-end (credo's untrained tiny model): replies are no JSON, every check fails, LaRe is off."""
+    with caplog.at_level(logging.WARNING, logger="credit.lare"):
+        module = make(tmp_path, judge_backend="local", judge_model="tiny", n_candidates=2, repair_rounds=1,
+                      max_tokens=64)
+    assert not module.active and "WITHOUT LaRe" in caplog.text
+    record = json.loads((folder(tmp_path) / "dialogue.json").read_text())
+    assert [c["purpose"] for c in record["calls"]] == ["sample", "merge", "repair 1"]
+    assert all(len(c["replies"]) == c["n"] for c in record["calls"])
+    assert len(record["after"]) == 2 and "JSON" in record["calls"][1]["checks"][0]
+    with pytest.raises(ConfigError, match="lare: local judge: cannot load model"):
+        make(tmp_path, judge_backend="local", judge_model=str(tmp_path / "missing"))
+
+
 def test_direct_mode_uses_the_code_output_as_the_reward(tmp_path: Path) -> None:
     module = make(tmp_path, replies=str(FIXTURES / "direct.json"), mode="direct", n_candidates=1)
     episodes = play(4)
@@ -217,6 +233,21 @@ def test_a_sandbox_failure_mid_run_costs_the_batch_then_lare_switches_off(tmp_pa
     assert [len(r) for r in out.step_rewards] == [bad[0].length] and not out.step_rewards[0].any()
     module.assign(bad)
     assert not module.active and module.assign(episodes).metrics == {"active": 0.0}
+
+
+def test_states_the_code_fails_on_count_as_invalid_not_as_crashes(tmp_path: Path) -> None:
+    code = tmp_path / "code.py"
+    code.write_text('def evaluate(state):\n    return [1.0] * (1 if state.get("moves", 0) < 100 else 2)\n')
+    module = make(tmp_path, code_file=str(code), mode="direct")
+    episodes = play(2)
+    for s in episodes[1].steps:
+        s.next_state = {"moves": 500}  # here the code returns two values instead of one
+    out = module.assign(episodes)
+    assert out.metrics["invalid_states"] == episodes[1].length
+    assert (out.step_rewards[0] == 1.0).all() and (out.step_rewards[1] == 0.0).all()
+    out = module.assign(episodes[1:])  # a batch where no state gives the accepted length
+    assert out.metrics["invalid_states"] == episodes[1].length and (out.step_rewards[0] == 0.0).all()
+    module.close()
 
 
 FACTORS = """def evaluate(state):

@@ -70,18 +70,18 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     torch.manual_seed(0)
     prompts = _prompts(policy)
     samples = policy.act(prompts, CANDS)
-    assert [s.text in c for s, c in zip(samples, CANDS)] == [True] * 3
+    assert [s.text in c for s, c in zip(samples, CANDS, strict=True)] == [True] * 3
     greedy = policy.act(prompts, CANDS, greedy=True)
     with torch.no_grad():
         scores, _, _ = policy.candidate_scores(prompts, CANDS)
-    assert [g.text for g in greedy] == [c[int(s.argmax())] for c, s in zip(CANDS, scores)]
+    assert [g.text for g in greedy] == [c[int(s.argmax())] for c, s in zip(CANDS, scores, strict=True)]
     steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs, candidates=c)
-             for p, s, c in zip(prompts, samples, CANDS)]
+             for p, s, c in zip(prompts, samples, CANDS, strict=True)]
     lp = policy.action_logprobs(steps)
     assert lp.requires_grad
     assert torch.allclose(lp.detach(), torch.tensor([s.logprob for s in samples]), atol=1e-5)
     tok = policy.token_logprobs(steps)
-    assert all(torch.allclose(t.detach(), torch.tensor(s.token_logprobs), atol=1e-5) for t, s in zip(tok, samples))
+    assert all(torch.allclose(t.detach(), torch.tensor(s.token_logprobs), atol=1e-5) for t, s in zip(tok, samples, strict=True))
     assert policy.action_hidden(steps).shape == (3, policy.model.config.hidden_size)
     # the candidate distribution sums to one and the sampled frequencies follow it
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_generate_mode_never_crashes_and_logprobs_match(cache_dir):
         if not s.valid:
             assert s.text == ""
     steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs)
-             for p, s in zip(prompts, samples)]
+             for p, s in zip(prompts, samples, strict=True)]
     assert torch.allclose(gen.action_logprobs(steps).detach(), torch.tensor([s.logprob for s in samples]), atol=1e-4)
 
 
@@ -130,7 +130,7 @@ def test_parse_action():
 def test_save_load_roundtrip(cache_dir, tmp_path, lora):
     p = line_policy(cache_dir, lora=lora)
     with torch.no_grad():  # make the trained part differ from the base so a wrong load is visible
-        for name, param in p.model.named_parameters():
+        for _name, param in p.model.named_parameters():
             if param.requires_grad:
                 param.add_(0.05 * torch.randn_like(param))
         before = torch.cat(p.candidate_scores(_prompts(p), CANDS)[0])

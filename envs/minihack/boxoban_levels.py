@@ -5,16 +5,19 @@ minihack's `MiniHack-Boxoban-{Unfiltered,Medium,Hard}-v0` read DeepMind's Boxoba
 GitHub. Without internet (CI, air-gapped clusters) credo generates levels in Boxoban's exact text format
 instead: 10x10 grids of '#' wall, ' ' floor, '$' box, '.' target and '@' player with four boxes, each level
 preceded by a "; <number>" line and followed by a blank line. They are made by reverse play, so every one is
-solvable: targets are placed in a carved room, boxes start on them, and a random walk of the player pulls
-boxes off them; the level is the walk's state whose boxes are farthest from their targets, and the reversed
-pulls, joined by the player's shortest routes, are a solution (`Level.solution`, LURD notation).
-Difficulty grows with the walk length and the box displacement required: `DIFFICULTY`. This follows the
-spirit of the generator DeepMind describes for the unfiltered set (Racaniere et al., 2017) but is not it:
-medium and hard here are just longer reverse walks, not levels an agent failed to solve (Guez et al., 2018),
-so results on them are not comparable with published Boxoban numbers.
+solvable: four targets are placed in a randomly carved room, boxes start on them, and for a number of rounds
+the player walks to a box it can reach and pulls it one to three cells (boxes still on a target first). The
+level is the state after the round whose boxes are farthest from their targets, and the reversed pulls,
+joined by the player's shortest routes, are a solution (`Level.solution`, LURD notation; not the shortest).
+Difficulty grows with the rounds and the box displacement required (`DIFFICULTY`: median 8, 15 and 26
+pushes in the recorded solutions of unfiltered, medium and hard). This follows the spirit of the generator
+DeepMind describes for the unfiltered set (Racaniere et al., 2017) but is not it: medium and hard here are
+just longer reverse plays, not levels a trained agent failed to solve (Guez et al., 2018), so results on
+them are not comparable with published Boxoban numbers.
 
-Levels are written once per split to `$CREDO_CACHE/boxoban/<level_set>/<level_mode>/000.txt` (default cache
-`~/.cache/credo`) and minihack is pointed at that folder. To use the real dataset, download
+Each split's 300 levels are generated on first use (a few seconds; hard ~15 s) into one file,
+`$CREDO_CACHE/boxoban/<level_set>/<level_mode>/000.txt` (default cache `~/.cache/credo`; hard has no mode
+folder), and minihack is pointed at that folder; delete it to regenerate after changing the generator. To use the real dataset, download
 https://github.com/deepmind/boxoban-levels and set `CREDO_BOXOBAN_DIR` to its `boxoban-levels-master`
 folder; a copy placed where minihack's own download script puts it is used too.
 """
@@ -63,6 +66,10 @@ class Difficulty:
     """Least total Manhattan distance of the boxes from their own targets for a level to be kept."""
     max_pull: int = 3
     """Most cells one round pulls its box."""
+
+    def __post_init__(self) -> None:
+        if self.rounds < BOXES or self.max_pull < 1:  # every box must leave its target
+            raise ConfigError(f"Boxoban difficulty needs rounds >= {BOXES} and max_pull >= 1, got {self}")
 
 
 DIFFICULTY = {

@@ -26,10 +26,8 @@ def action_name(action: int) -> str:
     """The name of one NLE action enum member (e.g. `CompassDirectionLonger.E` -> "far east")."""
     kind = type(action).__name__
     member = action.name
-    if kind == "CompassDirection":
-        return _COMPASS[member]
-    if kind == "CompassDirectionLonger":
-        return "far " + _COMPASS[member]
+    if kind.startswith("Compass"):  # also the Cardinal/Intercardinal subsets (Boxoban moves only N, E, S, W)
+        return ("far " if kind.endswith("Longer") else "") + _COMPASS[member]
     if kind == "TextCharacters":
         return _TEXT_CHARACTERS.get(member, member.removeprefix("NUM_"))
     return member.lower()

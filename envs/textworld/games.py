@@ -14,8 +14,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -150,6 +152,34 @@ def ensure_game(challenge: str, settings: dict[str, Any], seed: int,
     return path
 
 
+_KNOWLEDGE_BASES: dict[tuple, Any] = {}
+
+
+@contextmanager
+def _parse_knowledge_base_once() -> Iterator[None]:
+    """Reuse TextWorld's parsed knowledge base across the games this process generates.
+
+    Every challenge calls `KnowledgeBase.load(...)` for every game, which re-parses the same logic files (about
+    half of a game's generation time). TextWorld treats a knowledge base as read-only (it shares one default
+    instance between all games), so while credo generates, `load` returns one parse per set of paths.
+    """
+    from textworld.generator.data import KnowledgeBase
+
+    original = KnowledgeBase.__dict__["load"]
+
+    def load(target_dir: str | None = None, logic_path: str | None = None, grammar_path: str | None = None) -> Any:
+        key = (target_dir, logic_path, grammar_path)
+        if key not in _KNOWLEDGE_BASES:
+            _KNOWLEDGE_BASES[key] = original.__func__(KnowledgeBase, target_dir, logic_path, grammar_path)
+        return _KNOWLEDGE_BASES[key]
+
+    KnowledgeBase.load = load
+    try:
+        yield
+    finally:
+        KnowledgeBase.load = original
+
+
 def _generate(challenge: str, settings: dict[str, Any], seed: int, path: Path) -> None:
     """Generate and compile one game into a temporary folder, then rename `.json` and `.z8` into place."""
     import textworld
@@ -164,8 +194,10 @@ def _generate(challenge: str, settings: dict[str, Any], seed: int, path: Path) -
         options.seeds = seed
         options.path = str(tmp / "game.z8")
         options.force_recompile = True
-        game = textworld.challenges.CHALLENGES[challenge][1](dict(settings), options)
-        compiled = Path(compile_game(game, options))
+        with _parse_knowledge_base_once(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # grammar-variation and jericho notices, not problems
+            game = textworld.challenges.CHALLENGES[challenge][1](dict(settings), options)
+            compiled = Path(compile_game(game, options))
         os.replace(compiled.with_suffix(".json"), path.with_suffix(".json"))
         os.replace(compiled, path)  # the .z8 appears last: its presence means the game is complete
     finally:

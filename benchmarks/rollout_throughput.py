@@ -1,0 +1,138 @@
+"""Rollout and learner throughput of the tiny default model on MiniHack Room-5x5 (compact text), CPU.
+
+Prints ratios against baselines measured in the same run (the machine may be shared, so absolute numbers are
+noisy; each timing is the best of `--repeats`):
+1. batched acting (one forward pass for all envs) vs one env at a time: env steps/s;
+2. choose-mode scoring with the prompt's KV cache shared by the candidates vs full prompt+candidate sequences,
+   for acting (no grad) and for the training forward+backward; both paths must give the same log-probs;
+3. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
+4. peak memory (max RSS; GPU peak when on CUDA).
+
+    python benchmarks/rollout_throughput.py [--envs 16] [--steps 480] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+ENV = "credo/MiniHack-Room-5x5-v0"
+ENV_KWARGS = {"compact": True}
+
+
+def best_of(repeats: int, fn) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--envs", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=480, help="env steps per acting measurement")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-steps", type=int, default=2048, help="env steps of the end-to-end training run")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from agents.config import TrainConfig
+    from agents.learner import Learner
+    from agents.policy import Policy, PolicyConfig
+    from agents.prompts import PromptBuilder
+    from agents.rollout import Rollout
+    from agents.trainer import Trainer
+
+    policy = Policy.from_config(PolicyConfig(), [ENV], ENV_KWARGS)
+    builder = PromptBuilder("minihack", policy.tokenizer)
+    rows: list[tuple[str, str, str, str]] = []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("benchmarks", total=4)
+
+        # 1. batched vs one env at a time
+        batched = Rollout(policy, builder, ENV, num_envs=args.envs, env_kwargs=ENV_KWARGS)
+        single = Rollout(policy, builder, ENV, num_envs=1, env_kwargs=ENV_KWARGS)
+        t_b = best_of(args.repeats, lambda: [batched.step_all() for _ in range(args.steps // args.envs)])
+        t_s = best_of(args.repeats, lambda: [single.step_all() for _ in range(args.steps)])
+        n = args.steps // args.envs * args.envs
+        rows.append(("acting env steps/s", f"one env at a time: {args.steps / t_s:.0f}",
+                     f"{args.envs} envs batched: {n / t_b:.0f}", f"{(n / t_b) / (args.steps / t_s):.1f}x"))
+        batched.collect(512)
+        episodes = batched.collect(256)
+        batched.close()
+        single.close()
+        progress.advance(task)
+
+        # 2. KV-cache sharing vs full scoring
+        pool = [s for e in episodes for s in e.steps]
+        act_steps, train_steps = pool[:args.envs], pool[:64]
+        prompts = [s.prompt_ids for s in act_steps]
+        cands = [s.candidates for s in act_steps]
+        with torch.no_grad():
+            full = torch.cat(policy.candidate_scores(prompts, cands, cached=False)[0])
+            cached = torch.cat(policy.candidate_scores(prompts, cands, cached=True)[0])
+            diff = float((full - cached).abs().max())
+            assert diff < 1e-4, f"cached and full scoring disagree by {diff}"
+            t_full = best_of(args.repeats, lambda: policy.candidate_scores(prompts, cands, cached=False))
+            t_cache = best_of(args.repeats, lambda: policy.candidate_scores(prompts, cands, cached=True))
+        rows.append((f"choose scoring, acting ({len(prompts)} prompts x 8)", f"full: {1e3 * t_full:.1f} ms",
+                     f"cached: {1e3 * t_cache:.1f} ms", f"{t_full / t_cache:.1f}x (max |diff| {diff:.1e})"))
+
+        def fwd_bwd(cached_path: bool) -> None:
+            policy.model.zero_grad()
+            s = policy.candidate_scores([x.prompt_ids for x in train_steps], [x.candidates for x in train_steps],
+                                        cached=cached_path)[0]
+            torch.cat(s).sum().backward()
+
+        t_full_b = best_of(args.repeats, lambda: fwd_bwd(False))
+        t_cache_b = best_of(args.repeats, lambda: fwd_bwd(True))
+        policy.model.zero_grad()
+        rows.append((f"choose scoring, fwd+bwd ({len(train_steps)} prompts x 8)", f"full: {1e3 * t_full_b:.0f} ms",
+                     f"cached: {1e3 * t_cache_b:.0f} ms", f"{t_full_b / t_cache_b:.1f}x"))
+        progress.advance(task)
+
+        # 3a. learner tokens/s on one PPO epoch over 256 samples
+        learner = Learner(policy)
+        learner.config.epochs = 1
+        stats = learner.update(pool[:256], np.random.default_rng(0).standard_normal(len(pool[:256])))
+        rows.append(("learner (1 epoch, 256 samples)", f"{stats['learner_seconds']:.2f} s",
+                     f"{stats['learner_tokens_per_s']:.0f} tokens/s", f"{256 / stats['learner_seconds']:.0f} samples/s"))
+        progress.advance(task)
+
+        # 3b. end-to-end training
+        with tempfile.TemporaryDirectory() as root:
+            cfg = TrainConfig.from_yaml("configs/room_5x5.yaml", [
+                f"runs_root={root}", "progress=false", "eval_episodes=0", "max_minutes=null",
+                f"total_env_steps={args.train_steps}", f"torch_threads={args.threads}"])
+            summary = Trainer(cfg).train()
+        rows.append(("end-to-end training (Room-5x5)", f"{summary['env_steps']} env steps",
+                     f"{summary['wall_time']:.1f} s", f"{summary['env_steps'] / summary['wall_time']:.0f} env steps/s"))
+        progress.advance(task)
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu = f", GPU peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if torch.cuda.is_available() else ""
+    rows.append(("peak memory", f"max RSS {peak:.0f} MiB{gpu}", "", ""))
+    table = Table(title=f"rollout/learner throughput (tiny model, {ENV}, {args.threads} thread(s))")
+    for col in ("measure", "baseline", "credo", "ratio"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    print("| measure | baseline | credo | ratio |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

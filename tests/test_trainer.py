@@ -1,0 +1,162 @@
+"""The Trainer: reproducible runs, credit plumbing, checkpoints, and resume after `kill -9`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import credit.base
+from agents.runs import RunDir
+from agents.trainer import TRAINER_STATE, StartOrderWindow, Trainer, train_from_cli
+from agents.trajectory import Episode, Step
+from credit.base import CreditModule, CreditOutput
+from credo.config import ConfigError
+from tests._agent_helpers import line_config, line_policy
+
+REPO = Path(__file__).resolve().parents[1]
+TIMING = ("seconds", "per_s", "wall_time", "time", "credit_share")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("credo_cache")
+    line_policy(path)  # build the tiny model once for every run of this module
+    return path
+
+
+def _deterministic(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not any(t in k for t in TIMING)} for r in rows]
+
+
+def test_same_seed_same_metrics(cache_dir, tmp_path):
+    runs = []
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        summary = Trainer(line_config(tmp_path, name=name, seed=seed)).train()
+        runs.append(RunDir.open(summary["run"]).read_metrics())
+    assert len(runs[0]) == 2 and runs[0][-1]["env_steps"] >= 128
+    assert _deterministic(runs[0]) == _deterministic(runs[1])
+    assert _deterministic(runs[0]) != _deterministic(runs[2])
+    for key in ("success", "episode_length", "kl", "entropy", "tokens_per_s", "env_steps_per_s", "credit_share",
+                "batch_success", "outcome/seconds"):
+        assert key in runs[0][-1], key
+
+
+def test_run_folder_holds_config_episodes_and_a_loadable_checkpoint(cache_dir, tmp_path):
+    from agents.policy import Policy
+
+    summary = Trainer(line_config(tmp_path, name="r", log_episodes=2)).train()
+    run = RunDir.open(summary["run"])
+    assert run.config()["env"] == "credo-test/Line-v0"
+    eps = run.read_episodes()
+    assert len(eps) == 2 and eps[0]["steps"][0]["action_text"] in ("east", "west", "wait")
+    ckpt = run.latest_checkpoint()
+    assert ckpt is not None and ckpt.name == f"iter_{summary['iterations']}"
+    state = torch.load(ckpt / TRAINER_STATE, weights_only=False)
+    assert {"learner", "rng", "window", "credit", "iteration", "env_steps"} <= set(state)
+    assert Policy.load(ckpt / "policy").config.mode == "choose"
+
+
+class _Constant(CreditModule):
+    """A credit module paying 1.0 on a step that moves east: the trainer must record and use it."""
+
+    def assign(self, episodes: list[Episode]) -> CreditOutput:
+        return CreditOutput([np.array([float(s.action_text == "east") for s in e.steps]) for e in episodes],
+                            metrics={"calls": 1.0})
+
+
+def test_credit_modules_are_recorded_on_steps_and_prefixed_in_metrics(cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(credit.base._REGISTRY, "h5_const", _Constant)
+    trainer = Trainer(line_config(tmp_path, name="cr", credit="outcome,h5_const:0.5", total_env_steps=64))
+    episodes = trainer.rollout.collect(16)
+    rewards, advs, metrics = trainer.assign_credit(episodes)
+    assert advs is None and metrics["h5_const/calls"] == 1.0 and "outcome/seconds" in metrics
+    for e, r in zip(episodes, rewards, strict=True):
+        for s, v in zip(e.steps, r, strict=True):
+            assert s.step_rewards == {"outcome": 0.0, "h5_const": float(s.action_text == "east")}
+            assert v == 0.5 * s.step_rewards["h5_const"]
+    adv, _ = trainer.advantages(episodes, rewards, advs)
+    base, _ = trainer.advantages(episodes, None, None)
+    assert adv.shape == base.shape and not np.allclose(adv, base)
+    trainer.rollout.close()
+    with pytest.raises(ConfigError, match="credit_config.spa"):
+        Trainer(line_config(tmp_path, credit="outcome", credit_config={"spa": {}}))
+
+
+def test_config_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="group_size >= 2"):
+        line_config(tmp_path, advantage="grpo")
+    with pytest.raises(ConfigError, match="stop criterion"):
+        line_config(tmp_path, total_env_steps=None)
+    with pytest.raises(ConfigError, match="learner.lr"):
+        line_config(tmp_path, learner={"lr": -1})
+
+
+def test_start_order_window_waits_for_earlier_episodes():
+    window = StartOrderWindow(3)
+
+    def ep(k: int, success: bool, length: int) -> Episode:
+        e = Episode(f"e{k}", "g", "env", 0, "", success=success, metrics={"start_index": float(k)})
+        e.steps = [Step(e.episode_id, "g", t, "", [], [], "a", 0.0) for t in range(length)]
+        return e
+
+    window.add(ep(1, True, 2))  # finished first, but episode 0 is still running
+    assert window.stats() == {}
+    window.add(ep(0, False, 9))
+    assert window.stats()["success"] == 0.5 and window.stats()["episode_length"] == 5.5
+    for k in (2, 3, 4):
+        window.add(ep(k, True, 1))
+    assert window.stats()["success"] == 1.0 and window.next_index == 5
+
+
+def test_resume_after_kill_minus_9(cache_dir, tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests._agent_helpers import line_config
+        from agents.trainer import Trainer
+        Trainer(line_config({str(tmp_path)!r}, name="killed", total_env_steps=10**7)).train()
+    """)
+    env = {**os.environ, "CREDO_CACHE": str(cache_dir)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    run_path = tmp_path / "killed"
+    deadline = time.time() + 300
+    try:
+        while not (run_path / "checkpoints" / "iter_3").is_dir():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "no checkpoint within the time limit"
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    run = RunDir.open(run_path)
+    ckpt = run.latest_checkpoint()
+    k = RunDir.checkpoint_iteration(ckpt)
+    state = torch.load(ckpt / TRAINER_STATE, weights_only=False)
+    logged = run.read_metrics()
+    assert k >= 3 and len(logged) >= k
+
+    resumed = Trainer(line_config(tmp_path, name="killed", total_env_steps=state["env_steps"] + 64), run)
+    assert resumed.iteration == k and resumed.env_steps == state["env_steps"]
+    assert torch.equal(torch.get_rng_state(), state["rng"]["torch"])  # RNG continues where the checkpoint was
+    assert np.random.get_state()[1].tolist() == state["rng"]["numpy"][1].tolist()
+    assert resumed.window.next_index == state["window"]["next_index"]
+    assert len(run.read_metrics()) == k  # rows logged after the checkpoint are dropped
+    resumed.rollout.close()
+
+    summary = train_from_cli(None, [f"total_env_steps={state['env_steps'] + 64}"], str(run_path))
+    rows = run.read_metrics()
+    its = [r["iteration"] for r in rows]
+    assert its == list(range(1, len(rows) + 1)) and len(rows) > k
+    assert _deterministic(rows[:k]) == _deterministic(logged[:k])
+    assert rows[k]["env_steps"] > state["env_steps"] and summary["iterations"] == len(rows)
+    assert run.config()["total_env_steps"] == 10**7  # the run keeps its own config file
