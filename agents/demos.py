@@ -101,7 +101,10 @@ def expert_episode(env: Any, env_id: str, seed: int, max_steps: int = 200) -> De
     expert = expert_for(env, info)
     steps: list[DemoStep] = []
     for _ in range(max_steps):
-        action = expert()
+        try:
+            action = expert()
+        except ValueError:  # the expert is out of moves (walkthrough ended, oracle stuck): the episode failed
+            break
         steps.append(DemoStep(observation=obs, admissible_actions=list(info.get("admissible_actions") or []),
                               action=action))
         obs, _, terminated, truncated, info = env.step(action)

@@ -18,8 +18,8 @@ from credit.lare_sandbox import ALLOWED_MODULES, ENTRY
 
 Mode = Literal["factors", "direct"]
 
-_ROLE_FACTORS = f"""ROLE INSTRUCTION: You are good at understanding tasks and writing Python code. Fully understand the \
-task and the exact state form above. Analyse which behaviours of the agent are positive and which are negative for \
+_ROLE_FACTORS = f"""ROLE INSTRUCTION: You are good at understanding tasks and writing Python code. Fully understand \
+the task and the exact state form above. Analyse which behaviours of the agent are positive and which are negative for \
 the task, then write a Python function `{ENTRY}(state)` that returns a list of evaluation factors: numbers that \
 measure, for one state, how well the task is going (the "latent reward"). Each factor should be interpretable.
 Notes:

@@ -432,7 +432,8 @@ class Sandbox:
             data = _read_exact(fd, rows * cols * 8, deadline) if rows * cols else b""
         except TimeoutError:
             self._kill()
-            raise SandboxError(f"the code ran longer than {self.limits.wall_seconds:g} s of wall time (killed)") from None
+            wall = self.limits.wall_seconds
+            raise SandboxError(f"the code ran longer than {wall:g} s of wall time (killed)") from None
         except (EOFError, BrokenPipeError, OSError):
             raise SandboxError(self._death_reason()) from None
         factors = np.frombuffer(data, dtype=np.float64).reshape(rows, cols) if rows * cols else np.zeros((rows, 0))

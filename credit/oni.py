@@ -19,7 +19,8 @@ Each iteration, for every step of every episode:
    -0.5 sigma). Schedule (§1.1): `steps_per_label_batch` (32) gradient steps per batch of labels while the
    dataset is smaller than `dataset_switch` (25k), then `steps_per_iteration` (1) per iteration. Training and
    scoring hold one lock, so labels arriving in the background never race the scoring.
-4. **Reward**: r_t = extrinsic_coeff * clip(reward_scale * r_env, +-reward_clip) + llm_coeff * r_int(c_t) * N(c_t)^-beta
+4. **Reward** (r_env = `Step.reward`, the env reward with the rollout's invalid-action penalty):
+   r_t = extrinsic_coeff * clip(reward_scale * r_env, +-reward_clip) + llm_coeff * r_int(c_t) * N(c_t)^-beta
    where N counts c_t's occurrences in the episode so far, the current one included (reset every episode;
    §1.6), and r_int is scored by the *current* reward model at assign time (§4.1).
 
@@ -292,9 +293,21 @@ class ONI(CreditModule):
             return
         with self.lock:
             self.model.add(good)
-            if len(self.model) < c.dataset_switch:
-                batches = math.ceil(len(good) / c.judge_batch_size)
-                self._rm_metrics = self.model.train(c.steps_per_label_batch * batches) or self._rm_metrics
+            early = len(self.model) < c.dataset_switch
+        if early:
+            self._train(c.steps_per_label_batch * math.ceil(len(good) / c.judge_batch_size))
+
+    def _train(self, steps: int) -> None:
+        """`steps` reward-model updates, taking the lock for one update at a time so scoring waits at most one."""
+        results = []
+        for _ in range(steps):
+            if self._stop.is_set():
+                break
+            with self.lock:
+                results.append(self.model.train(1))
+        results = [r for r in results if r]
+        if results:
+            self._rm_metrics = {k: float(np.mean([r[k] for r in results if k in r])) for k in results[-1]}
 
     def _ingest_loop(self) -> None:
         while not self._stop.wait(self.config.poll_interval_s):
@@ -332,9 +345,9 @@ class ONI(CreditModule):
             self._ingest()
         caps = [[caption(s, self.family) for s in ep.steps] for ep in episodes]
         flat = [m for ep_caps in caps for m in ep_caps]
+        if len(self.model) >= c.dataset_switch:
+            self._train(c.steps_per_iteration)
         with self.lock:
-            if len(self.model) >= c.dataset_switch:
-                self._rm_metrics = self.model.train(c.steps_per_iteration) or self._rm_metrics
             r_int = self.model.score(flat) if len(self.model) >= c.min_labels else np.zeros(len(flat))
             known = np.array([self.model.knows(m) for m in flat], dtype=bool)
             dataset = len(self.model)

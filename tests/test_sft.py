@@ -52,6 +52,17 @@ def test_collect_expert_plays_optimally(env_id: str) -> None:
         assert d.steps[0].observation.startswith("goal ") and d.instruction == "reach the goal"
 
 
+def test_expert_running_out_of_moves_is_a_failed_episode() -> None:
+    from agents.demos import expert_episode
+
+    env = envs.make(WALK_ENV)
+    env.unwrapped._reset = lambda seed, options: ("goal 2 east", {  # a walkthrough one command short
+        "instruction": "reach", "admissible_actions": ["east", "west", "wait"], "walkthrough": ["east"]})
+    env.unwrapped.pos, env.unwrapped.goal = 0, 2
+    demo = expert_episode(env, WALK_ENV, seed=0)
+    assert [s.action for s in demo.steps] == ["east"] and not demo.success
+
+
 def test_collect_without_expert_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no expert"):
         collect_expert("credo-test/Line-v0", 1)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from credo.config import ConfigError
+from credo.paths import cache_root
 
 SIZE = 10
 """Boxoban levels are 10x10, border included."""
@@ -217,11 +218,6 @@ def generate_levels(level_set: str, level_mode: str, count: int = LEVELS_PER_SPL
 def format_levels(levels: list[Level]) -> str:
     """Boxoban's file text: "; <n>", the 10 rows, a blank line, for each level."""
     return "".join(f"; {i}\n{level.text}\n" for i, level in enumerate(levels))
-
-
-def cache_root() -> Path:
-    """`$CREDO_CACHE` or `~/.cache/credo`."""
-    return Path(os.environ.get("CREDO_CACHE") or "~/.cache/credo").expanduser()
 
 
 def split_folder(root: Path, level_set: str, level_mode: str) -> Path:

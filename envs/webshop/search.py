@@ -9,7 +9,6 @@ content key (generator version, seed and size, or the data files' names, sizes a
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -18,12 +17,13 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from credo.paths import cache_root
 from envs.webshop.catalog import Catalog
 
 TOP_K = 50
 RESULTS_PER_PAGE = 10
 STOPWORDS = "en"
-DEFAULT_CACHE_DIR = Path(os.environ.get("CREDO_CACHE_DIR", Path.home() / ".cache" / "credo")) / "webshop"
+DEFAULT_CACHE_DIR = cache_root() / "webshop"
 CACHE_MIN_PRODUCTS = 5000
 """Smaller catalogues index in well under a second and are not cached."""
 
