@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field
 from rapidfuzz import fuzz
 
+from agents.advantages import discounted_returns
 from agents.trajectory import Episode
 from credit._episodes import OutcomeSource, groups, outcome
 from credit.base import CreditModule, CreditOutput, register_credit
@@ -53,16 +54,6 @@ def _step_rewards(ep: Episode, source: OutcomeSource) -> np.ndarray:
     if ep.length:
         r[-1] = outcome(ep, source)
     return r
-
-
-def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
-    """R_t = sum_{k>=t} gamma^(k-t) r_k, computed backwards."""
-    out = np.zeros_like(rewards)
-    running = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        running = rewards[t] + gamma * running
-        out[t] = running
-    return out
 
 
 @register_credit("gigpo")

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, groups, outcome
-from credit.base import CreditModule, CreditOutput, register_credit
+from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class OPRL(CreditModule):
     Config = OPRLConfig
     config: OPRLConfig
 
-    def __init__(self, config: Config | None = None, context: Any = None) -> None:
+    def __init__(self, config: Config | None = None, context: CreditContext | None = None) -> None:
         super().__init__(config, context)
         self.prm: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None

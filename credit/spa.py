@@ -24,7 +24,7 @@ Released-code behaviours, off by default:
 
 Schedule: `refit="online"` re-fits on the replay every iteration; `refit="frozen"` fits on the first
 `fit_iterations` batches and then keeps the estimator fixed, which is the paper's pipeline
-(SFT -> exploration -> estimator -> RL; see recipes/spa.yaml). `estimator_path` starts from an estimator saved
+(SFT -> exploration -> estimator -> RL; see recipes/spa_webshop.yaml). `estimator_path` starts from an estimator saved
 by an earlier run (`runs/<name>/credit/spa/`).
 """
 
@@ -41,7 +41,7 @@ from pydantic import Field
 
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, groups, outcome
-from credit.base import CreditModule, CreditOutput, register_credit
+from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class SPA(CreditModule):
     Config = SPAConfig
     config: SPAConfig
 
-    def __init__(self, config: Config | None = None, context: Any = None) -> None:
+    def __init__(self, config: Config | None = None, context: CreditContext | None = None) -> None:
         super().__init__(config, context)
         self.estimators: list[ProgressEstimator] = []
         self.optimizers: list[torch.optim.Optimizer] = []

@@ -94,6 +94,37 @@ def _check_one(env_id: str, seed: int) -> tuple[str, list[str], float]:
     return env_id, check_env_id(env_id, seed=seed), time.perf_counter() - start
 
 
+def _run_checks(ids: list[str], seed: int, workers: int, done: Callable[[str, list[str], float], None]) -> None:
+    """Check `ids` in this process (`workers == 1`) or in a pool of `workers` processes, calling `done` per id.
+
+    A check process that dies (a crash in an env's native code) breaks the pool; the ids not finished then are
+    checked again one process each, so the crash is pinned on the id that caused it.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    if workers == 1:
+        for env_id in ids:
+            done(*_check_one(env_id, seed))
+        return
+    finished: set[str] = set()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        try:
+            for fut in as_completed([pool.submit(_check_one, env_id, seed) for env_id in ids]):
+                env_id, problems, secs = fut.result()
+                finished.add(env_id)
+                done(env_id, problems, secs)
+        except BrokenProcessPool:
+            pass
+    for env_id in (i for i in ids if i not in finished):
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            try:
+                done(*pool.submit(_check_one, env_id, seed).result())
+            except BrokenProcessPool:
+                done(env_id, ["the check process died (a crash in the env's native code?)"], 0.0)
+
+
 @envs_app.command("check")
 @_one_line_errors
 def check(
@@ -103,9 +134,6 @@ def check(
     seed: Annotated[int, typer.Option(help="Seed of the checked episodes.")] = 0,
 ) -> None:
     """Gymnasium's check_env plus credo's contract checks; exit code 1 when anything fails."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -121,20 +149,13 @@ def check(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("checking", total=len(selected))
-        if workers == 1:
-            for env_id in selected:
-                progress.update(task, description=env_id)
-                _, problems, secs = _check_one(env_id, seed)
-                results[env_id] = (problems, secs)
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_check_one, env_id, seed) for env_id in selected]
-                for fut in as_completed(futures):
-                    env_id, problems, secs = fut.result()
-                    results[env_id] = (problems, secs)
-                    progress.update(task, description=env_id)
-                    progress.advance(task)
+
+        def done(env_id: str, problems: list[str], secs: float) -> None:
+            results[env_id] = (problems, secs)
+            progress.update(task, description=env_id)
+            progress.advance(task)
+
+        _run_checks(selected, seed, workers, done)
     plugin_errors = envs.load_plugins()
     failed = {i: p for i, (p, _) in results.items() if p}
     for env_id, problems in sorted(failed.items()):

@@ -121,6 +121,16 @@ class GuessEnv(TextEnv):
         return obs, float(won), won, self.t >= self.max_steps and not won, self._info(valid)
 
 
+class CrashEnv(GuessEnv):
+    """Dies like a segfaulting native env the moment it is reset."""
+
+    def _reset(self, seed, options):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def lake_text(obs, info):
     return f"You are on tile {int(obs)} of 16."
 
@@ -131,6 +141,7 @@ def register():
     register_adapted("demo/FrozenLake-v0", "FrozenLake-v1", obs_to_text=lake_text, text_to_action=MOVES.to_action,
                      admissible_actions=MOVES.admissible, instruction="Reach the goal tile 15.", family="demo",
                      env_kwargs={"is_slippery": False})
+    envs.register("demo-crash/Crash-v0", entry_point="credo_demo_plugin:CrashEnv", family="demo-crash")
 '''
 
 PYPROJECT = '''
@@ -175,6 +186,12 @@ def test_plugin_envs_are_listed_made_and_checked(plugin_path):
     checked = _run(plugin_path, "-m", "credo.cli", "envs", "check", "all", "--family", "demo", "--workers", "2")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2/2 envs pass" in checked.stdout
+
+    crashed = _run(plugin_path, "-m", "credo.cli", "envs", "check", "demo-crash/Crash-v0", "demo/Guess-v0",
+                   "--workers", "2")
+    assert crashed.returncode == 1, crashed.stdout + crashed.stderr
+    assert "FAIL demo-crash/Crash-v0" in crashed.stdout and "check process died" in crashed.stdout
+    assert "1/2 envs pass" in crashed.stdout
 
     played = _run(plugin_path, "-c", (
         "import envs\n"

@@ -106,6 +106,8 @@ def test_same_seed_same_episode_other_seed_other_game(tw_cache):
     assert episode(0) == episode(0)
     assert episode(0)[0][0] != episode(1)[0][0]
     assert episode(101) == episode(1)  # game = seed mod num_games (100)
+    env = _make(num_games=2)  # unseeded resets walk the games in order: 0, 1, then back to 0
+    assert [env.reset()[1]["state"]["game"] for _ in range(3)] == [0, 1, 0]
 
 
 def test_games_are_reused_from_the_cache(tw_cache, monkeypatch):

@@ -3,8 +3,9 @@
 Contract choices (see envs/README.md):
 - An id is a family of `num_games` games (default 100). `reset(seed=k)` plays game `k % num_games`
   (generated into the cache on first use; `credo envs pregenerate ID --seeds 0-99` makes them all ahead of
-  time); `reset()` without a seed draws the game with the env's own RNG. For held-out games, make the env
-  with a larger `num_games` and use seeds above the training ones.
+  time); `reset()` without a seed plays the next game in order (0 for a new env, then the game after the
+  last one), so unseeded runs are reproducible too and touch only a few cached games instead of generating
+  random ones. For held-out games, make the env with a larger `num_games` and seeds above the training ones.
 - The observation is TextWorld's feedback, compacted: the ASCII banner and runs of blank lines removed.
 - An action is valid when it is one of TextWorld's admissible commands (case and spacing ignored). An invalid
   action is not sent to the game: nothing happens, the step is counted, `valid_action=False` and the next
@@ -117,7 +118,7 @@ class TextWorldEnv(TextEnv):
 
     # -- the contract ---------------------------------------------------------------------------
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        self._load(int(seed if seed is not None else self.np_random.integers(self.num_games)) % self.num_games)
+        self._load(int(seed if seed is not None else self._game + 1) % self.num_games)
         self._state = self._tw.reset()
         self._steps = 0
         self._room = ""
