@@ -28,7 +28,7 @@ class EvalConfig(Config):
     """What `credo eval` evaluates and how."""
 
     target: str | None = Field(None, description="A run (name under runs/ or folder: its latest checkpoint), a "
-                               "checkpoint or model path, a hub id, or 'tiny'. Not needed with policy=random.")
+                               "policy/model folder, a hub id (org/name), or 'tiny'. Not needed with policy=random.")
     policy: Literal["model", "random"] = Field("model", description="'model': the target's policy; 'random': "
                                                 "uniform over the admissible actions (the baseline).")
     env: str | None = Field(None, description="Env id; default: the run's env.")
@@ -239,8 +239,11 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
             policy = Policy.from_config(PolicyConfig(), [env_id])
         elif Path(config.target).is_dir():
             policy = Policy.load(config.target)
-        else:
+        elif "/" in config.target:  # a hub id (org/name), from the local Hugging Face cache
             policy = Policy.from_config(PolicyConfig(model=config.target))
+        else:  # a typo'd run name must not turn into a hub download attempt
+            raise FileNotFoundError(f"eval: {config.target!r} is not a run under {root}/, a folder, 'tiny' or a "
+                                    "hub id (org/name)")
         policy.model.eval()
         prompt = PromptConfig.build(run_cfg.get("prompt") or {}, source="run config prompt")
         builder = PromptBuilder(family, policy.tokenizer, prompt, generate=policy.config.mode == "generate")

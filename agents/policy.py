@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -350,9 +351,9 @@ class Policy:
             logits = out.logits.gather(1, (cols - 1).unsqueeze(-1).expand(-1, -1, out.logits.shape[-1]))
             lp = _token_logprobs(logits, cand)
             if need_hidden:
-                last_prompt = (total - lens - 1)
-                h = out.hidden_states[-1][torch.arange(len(flat), device=self.device), last_prompt]
-                hidden = h[torch.tensor(counts, device=self.device).cumsum(0) - torch.tensor(counts, device=self.device)]
+                first_rows = [0, *itertools.accumulate(counts)][:-1]  # each prompt's first candidate row
+                rows = torch.tensor(first_rows, device=self.device)
+                hidden = out.hidden_states[-1][rows, (total - lens - 1)[rows]]
         lp = lp * cmask
         per_prompt_scores = list(lp.sum(1).split(counts))
         per_prompt_tokens = list(lp.split(counts))

@@ -295,7 +295,7 @@ class RunDir:
             "env": str(cfg.get("env", "")).removeprefix("credo/"),
             "credit": str(cfg.get("credit", "")),
             "iterations": len(rows),
-            "env_steps": last.get("env_steps"),
+            "env_steps": int(last["env_steps"]) if isinstance(last.get("env_steps"), (int, float)) else None,
             "success": last.get("success"),
             "wall_time": wall,
         }

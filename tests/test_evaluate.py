@@ -90,4 +90,4 @@ def test_cli_eval_random_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                               str(tmp_path)])
     assert res.exit_code == 2 and "unknown env id" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["eval", "missing-run", "--env", ENV, "--root", str(tmp_path)])
-    assert res.exit_code == 2 and "error:" in res.output
+    assert res.exit_code == 2 and "'missing-run' is not a run" in res.output

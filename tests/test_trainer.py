@@ -160,3 +160,20 @@ def test_resume_after_kill_minus_9(cache_dir, tmp_path):
     assert _deterministic(rows[:k]) == _deterministic(logged[:k])
     assert rows[k]["env_steps"] > state["env_steps"] and summary["iterations"] == len(rows)
     assert run.config()["total_env_steps"] == 10**7  # the run keeps its own config file
+
+
+@pytest.mark.parametrize("fields", [
+    {"advantage": "gae"},
+    {"advantage": "grpo", "group_size": 2},
+    {"advantage": "rloo", "group_size": 2},
+    {"advantage": "reinforce++", "group_size": 2, "learner": {"kl_coef": 0.05}},
+    {"advantage": "rloo", "group_size": 2, "policy": {"mode": "generate", "max_new_tokens": 4}},
+], ids=["gae", "grpo", "rloo", "reinforce++-kl", "generate-rloo"])
+def test_every_estimator_and_mode_trains_end_to_end(cache_dir, tmp_path, fields):
+    summary = Trainer(line_config(tmp_path, total_env_steps=64, **fields)).train()
+    row = RunDir.open(summary["run"]).read_metrics()[-1]
+    assert summary["iterations"] == 1 and np.isfinite(row["policy_loss"]) and row["batch_steps"] >= 64
+    if fields["advantage"] == "gae":
+        assert np.isfinite(row["value_loss"])
+    if "learner" in fields:
+        assert row["kl_ref"] >= 0

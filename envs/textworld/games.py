@@ -25,8 +25,7 @@ from typing import Any
 
 from filelock import FileLock
 
-DEFAULT_CACHE = "~/.cache/credo"
-"""Cache root when neither the `cache_dir` env kwarg nor the `CREDO_CACHE` variable is set."""
+from credo import paths
 
 
 @dataclass(frozen=True)
@@ -114,8 +113,8 @@ def challenges() -> tuple[Challenge, ...]:
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache root: the explicit `cache_dir`, else `$CREDO_CACHE`, else `~/.cache/credo`."""
-    return Path(cache_dir or os.environ.get("CREDO_CACHE") or DEFAULT_CACHE).expanduser()
+    """The cache root: the explicit `cache_dir`, else credo's shared root (`$CREDO_CACHE` or `~/.cache/credo`)."""
+    return Path(cache_dir).expanduser() if cache_dir else paths.cache_root()
 
 
 def _slug(settings: dict[str, Any]) -> str:
