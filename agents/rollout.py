@@ -21,34 +21,7 @@ from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.trajectory import Episode, Step
 from credo.config import ConfigError
-
-
-class LocalPool:
-    """The vector-pool interface over envs stepped in this process (used when `envs.vector` is absent)."""
-
-    def __init__(self, env_id: str, n: int, env_kwargs: dict[str, Any] | None = None) -> None:
-        import envs
-
-        self.envs = [envs.make(env_id, **(env_kwargs or {})) for _ in range(n)]
-
-    def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        return self.envs[i].reset(seed=seed, options=options)
-
-    def step(self, actions: dict[int, str]) -> dict[int, tuple[str, float, bool, bool, dict]]:
-        return {i: self.envs[i].step(a) for i, a in actions.items()}
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-def make_pool(env_id: str, n: int, env_kwargs: dict[str, Any] | None = None, workers: int = 0) -> Any:
-    """The project's vector pool (`envs.vector.make_pool`) when present, else a `LocalPool`."""
-    try:
-        from envs.vector import make_pool as vector_pool
-    except ImportError:
-        return LocalPool(env_id, n, env_kwargs)
-    return vector_pool(env_id, n, workers=workers, env_kwargs=env_kwargs or {})
+from envs.vector import make_pool
 
 
 @dataclass
@@ -86,7 +59,8 @@ class Rollout:
         self.policy, self.builder, self.env_id = policy, builder, env_id
         self.num_envs, self.group_size, self.seed = num_envs, group_size, seed
         self.max_episode_steps, self.greedy = max_episode_steps, greedy
-        self.pool = pool if pool is not None else make_pool(env_id, num_envs, env_kwargs, workers)
+        self.pool = pool if pool is not None else make_pool(env_id, num_envs, workers=workers,
+                                                             env_kwargs=env_kwargs or {})
         self.choose = policy.config.mode == "choose"
         self._pending: deque[tuple[str, int]] = deque()  # (group_id, env seed) of episodes not yet started
         self._groups_started = 0
