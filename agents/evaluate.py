@@ -3,7 +3,8 @@
 Success gets a Wilson score interval (honest near 0 and 1, where the normal approximation breaks); score and
 length get Student-t intervals on the mean. Efficiency is the mean path efficiency (optimal steps / steps taken)
 over successful episodes, where the env reports it (`Episode.metrics["efficiency"]`).
-Episode i is reset with `seed + i`, so two evaluations with the same seed see the same tasks.
+Episodes are played by the training rollout (`agents.rollout.Rollout`, batched), whose `seed` fixes the tasks:
+two evaluations with the same seed (a model and the random baseline, say) see the same tasks.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ class EvalConfig(Config):
     env: str | None = Field(None, description="Env id; default: the run's env.")
     env_kwargs: dict[str, Any] | None = Field(None, description="Env keyword arguments; default: the run's.")
     episodes: int = Field(100, ge=1, description="Number of episodes.")
-    seed: int = Field(0, description="Episode i is reset with seed + i.")
+    seed: int = Field(0, description="Rollout seed: the same seed plays the same tasks.")
     greedy: bool = Field(False, description="Take the most likely action instead of sampling.")
     num_envs: int = Field(16, ge=1, description="Envs acted on together (one forward pass serves all).")
+    max_episode_steps: int | None = Field(None, ge=1, description="Episode step cap; default: the run's, else "
+                                          "100 (the env's own cap applies too).")
     name: str | None = Field(None, description="Output run name for a bare model (default eval-<time>).")
 
 
@@ -225,7 +228,7 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
         raise ValueError("eval: --env is required (no run config names one)")
     family = envs.card(env_id).family
     env_kwargs = config.env_kwargs if config.env_kwargs is not None else run_cfg.get("env_kwargs") or {}
-    max_steps = int(run_cfg.get("max_episode_steps") or 100)
+    max_steps = int(config.max_episode_steps or run_cfg.get("max_episode_steps") or 100)
     if config.policy == "random":
         policy: Any = RandomPolicy(config.seed)
         builder: Any = _NoPrompt()
@@ -249,19 +252,15 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
         builder = PromptBuilder(family, policy.tokenizer, prompt, generate=policy.config.mode == "generate")
         label = run.name if run else config.target
 
-    start = time.time()
-    if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn(f"eval {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=True) as progress:
-            task = progress.add_task("eval", total=config.episodes)
-            episodes = play(policy, builder, env_id, config.episodes, seed=config.seed, greedy=config.greedy,
-                            num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs,
-                            on_episode=lambda _: progress.advance(task))
-    else:
+    start = time.time()
+    with Progress(TextColumn(f"eval {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, disable=not show_progress) as progress:
+        task = progress.add_task("eval", total=config.episodes)
         episodes = play(policy, builder, env_id, config.episodes, seed=config.seed, greedy=config.greedy,
-                        num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs)
+                        num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs,
+                        on_episode=lambda _: progress.advance(task))
     result = summarize(episodes, env=env_id, policy=label, greedy=config.greedy, seed=config.seed,
                        wall_s=time.time() - start)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

@@ -16,6 +16,7 @@ load like any checkpoint.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -97,18 +98,23 @@ def demo_steps(demos: list[Demo], policy: Policy, prompt: PromptConfig, loss: st
 
 
 def _batch_loss(policy: Policy, batch: list[Step], loss: str) -> tuple[Any, float]:
-    """(loss tensor, accuracy): choice -> -mean log-softmax of the expert action; tokens -> token-mean CE."""
+    """(loss tensor, accuracy) of a batch.
+
+    choice: -mean log-softmax of the expert action among the candidates; accuracy = the expert action has the
+    highest score (greedy acting would take it). tokens: token-mean cross-entropy; accuracy = every action token
+    has probability > 1/2 (so greedy decoding would write it).
+    """
     import torch
 
     if loss == "choice":
         ev = policy.evaluate(batch)
         scores = ev.extra["candidate_scores"]
-        hits = [int(sc.argmax()) == (s.candidates or []).index(s.action_text) for s, sc in zip(batch, scores, strict=True)]
+        hits = [int(sc.argmax()) == (s.candidates or []).index(s.action_text)
+                for s, sc in zip(batch, scores, strict=True)]
         return -ev.logprob.mean(), sum(hits) / len(hits)
     token_lps = policy.token_logprobs(batch)
-    flat = torch.cat(token_lps)
-    exact = sum(bool((lp > -0.6931).all()) for lp in token_lps)  # every token more likely than not
-    return -flat.mean(), exact / len(batch)
+    exact = sum(bool((lp > -math.log(2)).all()) for lp in token_lps)
+    return -torch.cat(token_lps).mean(), exact / len(batch)
 
 
 def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[str, float]]:
@@ -116,6 +122,7 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
 
     from agents.policy import Policy
 
@@ -167,14 +174,12 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     policy.save(run.path / POLICY_DIR)
     run.close()
     summary = {"demonstrations": len(used), "samples": len(steps), "skipped steps": skipped, **metrics}
-    console = Console()
-    from rich.table import Table
-
     table = Table(title=f"sft {run.name} ({loss} loss)")
     table.add_column("metric")
     table.add_column("value")
     for key, value in summary.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console = Console()
     console.print(table)
     console.print(f"policy saved to {run.path / POLICY_DIR}; start RL with "
                   f"`credo train policy.model={run.path / POLICY_DIR}`")

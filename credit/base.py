@@ -74,10 +74,10 @@ class CreditModule(ABC):
         """Everything needed to resume the module after a crash (saved with the run's checkpoints)."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 (stateless modules keep nothing)
         """Restore what `state_dict` returned."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (most modules hold nothing to release)
         """Release threads, servers or files the module holds."""
 
 

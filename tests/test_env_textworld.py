@@ -37,7 +37,7 @@ def _make(**kwargs):
 
 def test_registered_ids_cover_every_challenge():
     ids = [c.id for c in envs.cards().values() if c.family == "textworld"]
-    for stem in ("Simple-Dense-Detailed", "CoinCollector-L1", "TreasureHunter-L30", "Cooking-L5"):
+    for stem in ("Simple-Dense-Detailed", "CoinCollector-L1", "TreasureHunter-L23", "Cooking-L5"):
         assert f"credo/TextWorld-{stem}-v0" in ids
     assert sum("TextWorld-Simple-" in i for i in ids) == 9
 
@@ -166,3 +166,30 @@ def test_regenerating_a_game_gives_the_same_files(tw_cache, tmp_path):
     assert again != first
     assert again.read_bytes() == first.read_bytes()
     assert again.with_suffix(".json").read_bytes() == first.with_suffix(".json").read_bytes()
+
+
+def test_a_seed_that_cannot_make_a_game_falls_back_to_the_next_generator_seed(tmp_path, monkeypatch):
+    import textworld
+    import textworld.challenges
+    from textworld.generator import QuestGenerationError
+
+    from envs.textworld.games import RETRY_STRIDE
+
+    desc, make, parser = textworld.challenges.CHALLENGES[CHALLENGE]
+    tried = []
+
+    def flaky_make(settings, options):
+        tried.append(options.seeds)
+        if len(tried) == 1:
+            raise QuestGenerationError("no quest of that length fits this map")
+        return make(settings, options)
+
+    monkeypatch.setitem(textworld.challenges.CHALLENGES, CHALLENGE, (desc, flaky_make, parser))
+    path = ensure_game(CHALLENGE, SETTINGS, 3, tmp_path)
+
+    def seeds(seed: int) -> dict:
+        options = textworld.GameOptions()
+        options.seeds = seed
+        return options.seeds
+
+    assert tried == [seeds(3), seeds(3 + RETRY_STRIDE)] and path.exists() and path.name == "3.z8"

@@ -42,8 +42,8 @@ def test_shop_sft_then_rl_beats_sft(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setenv("CREDO_CACHE", str(tmp_path / "cache"))
     demos = write_demos(tmp_path / "demos.jsonl", collect_expert(SHOP, 60, seed=5000))
-    sft_run, _ = run_sft(SFTConfig.build({"demos": str(demos), "name": "sft", "epochs": 1, "batch_size": 16,
-                                          "prompt": SHOP_PROMPT, "torch_threads": 1}), root=tmp_path)
+    sft_run, _ = run_sft(SFTConfig.build({"demos": str(demos), "name": "sft", "epochs": 8, "batch_size": 16,
+                                          "lr": 3e-3, "prompt": SHOP_PROMPT, "torch_threads": 1}), root=tmp_path)
     evaluation = {"env": SHOP, "episodes": 100, "seed": 77, "num_envs": 16}
     after_sft = _eval(tmp_path, target="sft", **evaluation)
     random_baseline = _eval(tmp_path, policy="random", **evaluation)
@@ -75,13 +75,14 @@ def test_textworld_success_rises_over_training(tmp_path: Path, monkeypatch: pyte
         # nats; a high sampling temperature keeps early play exploratory so the sparse reward is ever found
         "policy": {"temperature": 4.0},
         "prompt": {"history_window": 0}, "num_envs": 16, "steps_per_iter": 256, "max_episode_steps": 20,
-        "total_env_steps": 4096, "success_window": 64, "torch_threads": 1, "progress": False,
+        "total_env_steps": 3072, "success_window": 64, "torch_threads": 1, "progress": False,
         "learner": {"epochs": 1, "minibatch_size": 128},
     })
     Trainer(config).train()
     rows = RunDir.open(tmp_path / "tw").read_metrics()
     first, last = rows[0]["success"], rows[-1]["success"]
-    random_baseline = _eval(tmp_path, policy="random", env=TW, env_kwargs={"num_games": 8}, episodes=100)
+    random_baseline = _eval(tmp_path, policy="random", env=TW, env_kwargs={"num_games": 8}, episodes=100,
+                            max_episode_steps=20)
     print(f"\ntextworld success: random {random_baseline.success:.3f}  first window {first:.3f}  "
           f"last window {last:.3f}")
     assert last > first + 0.15

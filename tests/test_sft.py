@@ -130,3 +130,19 @@ def test_sft_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert res.exit_code == 2 and "no successful demonstrations" in res.output
     res = runner.invoke(app, ["sft", "--root", str(tmp_path), "epochs=0", f"demos={tmp_path / 'f.jsonl'}"])
     assert res.exit_code == 2 and "epochs" in res.output and "Traceback" not in res.output
+
+
+def test_sft_token_loss_trains_the_action_tokens(tmp_path: Path) -> None:
+    import torch
+
+    from agents.sft import SFTConfig, run_sft
+
+    torch.set_num_threads(1)
+    demos = write_demos(tmp_path / "d.jsonl", collect_expert(ORACLE_ENV, 20))
+    run, summary = run_sft(SFTConfig.build({"demos": str(demos), "name": "tok", "epochs": 8, "loss": "tokens",
+                                          "batch_size": 8}),
+                           root=tmp_path)
+    losses = [r["loss"] for r in run.read_metrics()]
+    assert losses[-1] < losses[0] / 4 and summary["skipped steps"] == 0
+    assert summary["accuracy"] > 0.9  # greedy decoding would write the expert's action
+    assert (run.path / "policy" / "policy.yaml").is_file()

@@ -3,7 +3,7 @@
 Ids (see `games.challenges()` for the exact settings behind each):
 - `credo/TextWorld-Simple-<Rewards>-<Goal>-v0`: tw-simple, rewards dense|balanced|sparse x goal detailed|brief|none;
 - `credo/TextWorld-CoinCollector-L<n>-v0`: tw-coin_collector level n (1-100 chain; 101+ distractor rooms);
-- `credo/TextWorld-TreasureHunter-L<n>-v0`: tw-treasure_hunter level n (1-10 easy, 11-20 medium, 21-30 hard);
+- `credo/TextWorld-TreasureHunter-L<n>-v0`: tw-treasure_hunter level n (1-10 easy, 11-20 medium, 21-30 hard; 21 and 23 registered);
 - `credo/TextWorld-Cooking-L<n>-v0`: tw-cooking at credo's five difficulty mixes (`games.COOKING_LEVELS`).
 Any other setting of a challenge: `envs.make(id, settings={...})`, e.g. `settings={"level": 17}`.
 """
