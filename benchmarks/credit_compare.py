@@ -1,11 +1,13 @@
-"""Compare credit modules at the same env-step budget: success (mean +- std over seeds) and the time share of
-the modules' own updates (SPA estimator fits, OPRL PRM steps) in an iteration.
+"""Compare credit modules at the same env-step budget: success and return (mean +- std over seeds), episode
+length, the time share of the modules' own updates (SPA estimator fits, OPRL PRM steps...), and, for ONI, the
+labels the judge delivered. Wall time is reported as a ratio to the `outcome` baseline run in the same call.
 
-Every run goes through the real trainer and writes to runs/<name>/ (names `cmp-<credit>-s<seed>`), so curves
-can be inspected afterwards with `credo runs compare`. Ratios are against the `outcome` baseline measured in
-the same invocation.
+Every run goes through the real trainer and writes runs/<root>/cmp-<variant>-s<seed>/, so curves can be
+inspected afterwards with `credo runs compare`. A variant is a name from `VARIANTS` (a credit spec plus the
+module settings that make it learn at the tiny model's scale).
 
     python benchmarks/credit_compare.py --env credo/MiniHack-KeyRoom-Fixed-S5-v0 --seeds 0 1 2 --env-steps 8192
+    python benchmarks/credit_compare.py --variants outcome oni-retrieval oni-classification oni-ranking
 """
 
 from __future__ import annotations
@@ -17,25 +19,31 @@ from pathlib import Path
 
 import numpy as np
 
-# Settings that make each module learn at the tiny model's scale (its policy lr is 1e-3, not 1e-6).
-TINY_CREDIT_CONFIG = {
-    "spa": {"lr": 1e-4, "head_lr": 1e-2, "epochs": 2, "replay_iterations": 2},
-    "oprl": {"lr": 1e-3},
-    "gigpo": {},
-    "outcome": {},
+VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
+    # name: (credit spec, credit_config). The tiny model's policy lr is 1e-3, not the papers' 1e-6.
+    "outcome": ("outcome", {}),
+    "spa": ("spa", {"spa": {"lr": 1e-4, "head_lr": 1e-2, "epochs": 2, "replay_iterations": 2}}),
+    "oprl": ("oprl", {"oprl": {"lr": 1e-3}}),
+    "gigpo": ("gigpo", {}),
+    "oni-retrieval": ("oni", {"oni": {"reward_model": "retrieval"}}),
+    "oni-classification": ("oni", {"oni": {"reward_model": "classification"}}),
+    "oni-ranking": ("oni", {"oni": {"reward_model": "ranking"}}),
 }
 
 
-def run_one(credit: str, seed: int, args: argparse.Namespace) -> dict[str, float]:
+def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict[str, float]:
     from agents.config import TrainConfig
     from agents.trainer import Trainer
 
-    name = f"cmp-{credit}-s{seed}"
+    credit, preset = VARIANTS[variant]
+    credit_config = {name: dict(cfg) for name, cfg in preset.items()}
+    if credit == "oni":  # ONI's extrinsic rescaling is for per-step-return estimators; RLOO/GRPO handle the outcome
+        credit_config["oni"]["rescale_extrinsic"] = args.advantage in ("returns", "gae")
     data = {
-        "name": name, "runs_root": args.root, "seed": seed, "env": args.env, "env_kwargs": {"compact": True},
-        "credit": credit, "credit_config": {credit: TINY_CREDIT_CONFIG.get(credit, {})},
-        "advantage": args.advantage, "group_size": args.group_size, "num_envs": args.num_envs,
-        "steps_per_iter": args.steps_per_iter, "max_episode_steps": args.max_episode_steps,
+        "name": f"cmp-{variant}-s{seed}", "runs_root": args.root, "seed": seed, "env": args.env,
+        "env_kwargs": {"compact": True}, "credit": credit, "credit_config": credit_config,
+        "judge_url": args.judge_url, "advantage": args.advantage, "group_size": args.group_size,
+        "num_envs": args.num_envs, "steps_per_iter": args.steps_per_iter, "max_episode_steps": args.max_episode_steps,
         "total_env_steps": args.env_steps, "torch_threads": 1, "progress": False, "log_episodes": 2,
     }
     config = TrainConfig.build(data, args.overrides, source="credit_compare")
@@ -44,18 +52,18 @@ def run_one(credit: str, seed: int, args: argparse.Namespace) -> dict[str, float
     wall = time.perf_counter() - start
     rows = [json.loads(line) for line in (Path(summary["run"]) / "metrics.jsonl").read_text().splitlines() if line]
     return {
-        "success": float(summary.get("success", np.nan)),
-        "episode_length": float(summary.get("episode_length", np.nan)),
-        "wall": wall,
-        "credit_share": float(np.mean([r["credit_share"] for r in rows])),
+        "success": float(summary.get("success", np.nan)), "return": float(summary.get("return", np.nan)),
+        "episode_length": float(summary.get("episode_length", np.nan)), "wall": wall,
         "env_steps": float(summary["env_steps"]),
+        "credit_share": float(np.mean([r.get("credit_share", 0.0) for r in rows])),
+        "labels": float(rows[-1].get("oni/labels_received", np.nan)),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="credo/MiniHack-KeyRoom-Fixed-S5-v0")
-    parser.add_argument("--credits", nargs="+", default=["outcome", "spa", "oprl", "gigpo"])
+    parser.add_argument("--variants", nargs="+", default=["outcome", "spa", "oprl", "gigpo"], choices=VARIANTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--env-steps", type=int, default=8192)
     parser.add_argument("--steps-per-iter", type=int, default=512)
@@ -63,6 +71,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--max-episode-steps", type=int, default=100)
     parser.add_argument("--advantage", default="rloo", help="Episode-level estimator shared by all (iStar: rloo).")
+    parser.add_argument("--judge-url", default=None, help="Judge for ONI/LaRe (default: the embedded embedding judge).")
     parser.add_argument("--root", default="runs", help="Runs folder.")
     parser.add_argument("overrides", nargs="*", help="Extra TrainConfig KEY=VALUE overrides for every run.")
     args = parser.parse_args()
@@ -71,26 +80,29 @@ def main() -> None:
     from rich.progress import Progress
     from rich.table import Table
 
-    results: dict[str, list[dict[str, float]]] = {c: [] for c in args.credits}
+    results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
     with Progress() as progress:
-        task = progress.add_task("credit comparison", total=len(args.credits) * len(args.seeds))
+        task = progress.add_task("credit comparison", total=len(args.variants) * len(args.seeds))
         for seed in args.seeds:
-            for credit in args.credits:
-                results[credit].append(run_one(credit, seed, args))
+            for variant in args.variants:
+                results[variant].append(run_one(variant, seed, args))
                 progress.advance(task)
 
-    base_wall = np.mean([r["wall"] for r in results.get("outcome", [])]) if "outcome" in results else np.nan
-    table = Table(title=f"{args.env}: {args.env_steps} env steps, seeds {args.seeds}, advantage={args.advantage}")
-    for col in ("credit", "success mean ± std", "episode length", "wall s", "wall x outcome", "credit share"):
+    base_wall = np.mean([r["wall"] for r in results["outcome"]]) if "outcome" in results else np.nan
+    table = Table(title=f"{args.env}: {args.env_steps} env steps, seeds {args.seeds}, advantage={args.advantage}, "
+                        f"judge {args.judge_url or 'embedded'}")
+    for col in ("variant", "success mean ± std", "return mean ± std", "episode length", "wall s", "wall x outcome",
+                "credit share", "labels"):
         table.add_column(col)
-    for credit, rows in results.items():
-        s = np.array([r["success"] for r in rows])
-        wall = float(np.mean([r["wall"] for r in rows]))
-        table.add_row(credit, f"{s.mean():.3f} ± {s.std():.3f}",
-                      f"{np.mean([r['episode_length'] for r in rows]):.1f}", f"{wall:.0f}",
-                      f"{wall / base_wall:.2f}", f"{np.mean([r['credit_share'] for r in rows]):.1%}")
+    for variant, rows in results.items():
+        s, r = np.array([x["success"] for x in rows]), np.array([x["return"] for x in rows])
+        wall = float(np.mean([x["wall"] for x in rows]))
+        labels = np.mean([x["labels"] for x in rows])
+        table.add_row(variant, f"{s.mean():.3f} ± {s.std():.3f}", f"{r.mean():.3f} ± {r.std():.3f}",
+                      f"{np.mean([x['episode_length'] for x in rows]):.1f}", f"{wall:.0f}", f"{wall / base_wall:.2f}",
+                      f"{np.mean([x['credit_share'] for x in rows]):.1%}", "-" if np.isnan(labels) else f"{labels:.0f}")
     Console().print(table)
-    print(json.dumps({c: rows for c, rows in results.items()}))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
