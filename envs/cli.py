@@ -84,14 +84,25 @@ def list_envs(family: Annotated[str | None, typer.Option(help="Show only this fa
 
 
 def _check_one(env_id: str, seed: int) -> tuple[str, list[str], float]:
-    """Run in a worker process: the problems of one id and the seconds it took."""
-    import logging
+    """The problems of one id and the seconds it took (run in a worker process, or here with `--workers 1`).
 
-    logging.disable(logging.WARNING)  # family-missing warnings are reported once, by the parent
+    Warnings and log lines of the envs are silenced: the report lists what fails, and family-missing notices
+    are shown once, by the parent.
+    """
+    import logging
+    import warnings
+
     from envs.check import check_env_id
 
     start = time.perf_counter()
-    return env_id, check_env_id(env_id, seed=seed), time.perf_counter() - start
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problems = check_env_id(env_id, seed=seed)
+    finally:
+        logging.disable(logging.NOTSET)
+    return env_id, problems, time.perf_counter() - start
 
 
 def _run_checks(ids: list[str], seed: int, workers: int, done: Callable[[str, list[str], float], None]) -> None:
