@@ -15,6 +15,7 @@ saved (NetHack), so episodes in flight at the checkpoint restart.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import deque
@@ -36,6 +37,7 @@ from agents.trajectory import Episode
 from credo.config import ConfigError
 
 TRAINER_STATE = "trainer.pt"
+BEFORE_FILE = "eval_before.json"
 WINDOW_KEYS = ("success", "score", "return", "episode_length", "efficiency", "progression")
 
 
@@ -272,7 +274,7 @@ class Trainer:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         c = self.config
-        before = self.evaluate() if c.eval_episodes and self.iteration == 0 else None
+        before = self._before_eval() if c.eval_episodes else None
         total = c.total_env_steps or 0
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[info]}"),
                             TimeElapsedColumn(), disable=not c.progress)
@@ -320,8 +322,22 @@ class Trainer:
         set_rng_state(state)
         res = summarize(episodes, env=c.env, policy="random" if random_policy else "model", greedy=False,
                         seed=c.seed, wall_s=0.0)
-        return {"success": res.success, "episode_length": res.mean_length,
-                "efficiency": res.efficiency if res.efficiency is not None else float("nan"), "score": res.score}
+        out = {"success": res.success, "episode_length": res.mean_length, "score": res.score}
+        if res.efficiency is not None:  # only envs that report optimal_steps have one
+            out["efficiency"] = res.efficiency
+        return out
+
+    def _before_eval(self) -> dict[str, float] | None:
+        """The initial policy's evaluation: run at iteration 0 and kept in the run folder, so a resumed run's
+        summary still compares against it."""
+        path = self.run.path / BEFORE_FILE
+        if path.is_file():
+            return json.loads(path.read_text())
+        if self.iteration > 0:
+            return None
+        before = self.evaluate()
+        self.run.write_json(BEFORE_FILE, before)
+        return before
 
     def _plot(self) -> None:
         from agents.plots import plot_runs

@@ -67,16 +67,18 @@ def list_envs(family: Annotated[str | None, typer.Option(help="Show only this fa
               ) -> None:
     """Table of every registered env: id, family, an instruction example and the action mode."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     import envs
 
     cards = [c for c in envs.cards().values() if family is None or c.family == family]
     table = Table(title=f"credo envs ({len(cards)})")
-    for col in ("id", "family", "instruction example", "action mode"):
+    table.add_column("id", no_wrap=True)  # ids are copied into commands: never cut or folded
+    for col in ("family", "instruction example", "action mode"):
         table.add_column(col, overflow="fold")
     for c in cards:
-        table.add_row(c.id, c.family, c.instruction_example, c.action_mode)
+        table.add_row(c.id, c.family, escape(c.instruction_example), c.action_mode)
     console = Console()
     console.print(table)
     for line in envs.load_plugins():
@@ -223,6 +225,7 @@ def play(env_id: Annotated[str, typer.Argument(help="Env id, e.g. credo/MiniHack
          seed: Annotated[int | None, typer.Option(help="Episode seed (random when omitted).")] = None) -> None:
     """Play an env in the terminal: type an action or its number; `quit` ends the episode."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
@@ -238,7 +241,7 @@ def play(env_id: Annotated[str, typer.Argument(help="Env id, e.g. credo/MiniHack
             console.print(Panel(obs, title=f"step {steps}"), markup=False)
             actions = info["admissible_actions"]
             if actions:
-                console.print("  ".join(f"[cyan]{k}[/] {a}" for k, a in enumerate(actions, 1)), highlight=False)
+                console.print("  ".join(f"[cyan]{k}[/] {escape(a)}" for k, a in enumerate(actions, 1)), highlight=False)
             try:
                 text = console.input("action> ").strip()
             except EOFError:

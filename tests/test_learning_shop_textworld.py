@@ -52,7 +52,7 @@ def test_shop_sft_then_rl_beats_sft(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "env": SHOP, "name": "rl", "runs_root": str(tmp_path), "policy": {"model": str(sft_run.path / "policy")},
         "prompt": SHOP_PROMPT, "num_envs": 16, "steps_per_iter": 256, "max_episode_steps": 15,
         "total_env_steps": 3072, "torch_threads": 1, "progress": False,
-        "learner": {"lr": 1e-4, "epochs": 1, "minibatch_size": 128},
+        "learner": {"lr": 1e-3, "epochs": 1, "minibatch_size": 128},
     })
     Trainer(config).train()
     after_rl = _eval(tmp_path, target="rl", **evaluation)
