@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 quickstart: setup
-	$(VENV)/bin/credo envs check all
+	$(VENV)/bin/credo train --config configs/room_random_5x5.yaml --name quickstart-room-random
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

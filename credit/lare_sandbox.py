@@ -333,6 +333,7 @@ def _evaluate_batch(func: Any, states: list[Any], max_factors: int) -> tuple[int
 def _worker_main() -> None:
     """The worker: jail itself, compile the code once, then answer batches of states until stdin closes."""
     limits = SandboxLimits(**json.loads(sys.argv[1]))
+    signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # an ignored SIGXCPU inherited from the parent would void the CPU limit
     reply_fd = private_reply_fd()
     try:
         namespace = restricted_globals()  # imports the allowed modules before the jail closes the door

@@ -170,8 +170,10 @@ def test_hostile_replies_are_all_rejected_and_the_run_goes_on_without_lare(tmp_p
     text = " | ".join(checks)
     for reason in ("'subprocess' is not allowed", "'ctypes' is not allowed", "'__globals__'", "'os' is not allowed",
                    "MemoryError", "flat list", "'socket' is not allowed", "'open' is not allowed",
-                   "'__subclasses__'", "CPU time"):
+                   "'__subclasses__'"):
         assert reason in text, reason
+    # the infinite loop is killed by its CPU budget, or by the wall clock first when the machine is overloaded
+    assert "of CPU time (killed)" in text or "of wall time (killed)" in text
     assert not pwned.exists() and not (folder(tmp_path) / "code.py").exists()
     out = module.assign(play(3))
     assert out.metrics == {"active": 0.0} and all((r == 0).all() for r in out.step_rewards)
