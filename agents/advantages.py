@@ -19,23 +19,15 @@ returning one float array per episode. Episode-level and step-level signals comb
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 
-from agents.trajectory import Episode
+from agents.trajectory import Episode, group_indices
 
 EPS = 1e-6
 Arrays = list[np.ndarray]
-
-
-def _groups(episodes: Sequence[Episode]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = defaultdict(list)
-    for i, ep in enumerate(episodes):
-        out[ep.group_id].append(i)
-    return dict(out)
 
 
 def _outcomes(episodes: Sequence[Episode]) -> np.ndarray:
@@ -61,7 +53,7 @@ def _group_normalise(episodes: Sequence[Episode], values: Arrays, mode: str) -> 
     group), "mean" (subtract mean_g). The group statistics run over all steps of all its trajectories.
     """
     out = [np.zeros_like(v, dtype=np.float64) for v in values]
-    for idx in _groups(episodes).values():
+    for idx in group_indices(episodes).values():
         flat = np.concatenate([values[i] for i in idx]) if idx else np.zeros(0)
         if flat.size == 0:
             continue
@@ -102,7 +94,7 @@ def grpo(episodes: Sequence[Episode], step_rewards: Arrays | None = None, weight
     mode = "mean_std" if std_norm else "mean"
     out = np.zeros(len(episodes))  # outcome statistics: one value per trajectory, not per step
     R = _outcomes(episodes)
-    for idx in _groups(episodes).values():
+    for idx in group_indices(episodes).values():
         r = R[idx]
         out[idx] = (r - r.mean()) / (r.std() + EPS) if std_norm else r - r.mean()
     return _combine(_broadcast(episodes, out), _step_term(episodes, step_rewards, kind, mode), weight)
@@ -113,7 +105,7 @@ def rloo(episodes: Sequence[Episode], step_rewards: Arrays | None = None, weight
     """RLOO: A^E_i = n/(n-1) (R_i - mean_g R) = R_i - mean of the other n-1 trajectories (0 for a lone one)."""
     out = np.zeros(len(episodes))
     R = _outcomes(episodes)
-    for idx in _groups(episodes).values():
+    for idx in group_indices(episodes).values():
         n = len(idx)
         r = R[idx]
         out[idx] = (r - r.mean()) * n / (n - 1) if n > 1 else 0.0
@@ -128,7 +120,7 @@ def reinforce_pp(episodes: Sequence[Episode], step_rewards: Arrays | None = None
     """
     R = _outcomes(episodes)
     centred = np.zeros(len(episodes))
-    for idx in _groups(episodes).values():
+    for idx in group_indices(episodes).values():
         centred[idx] = R[idx] - R[idx].mean()
     episode_adv = _whiten(_broadcast(episodes, centred))
     return _combine(episode_adv, _step_term(episodes, step_rewards, kind, "mean", whiten=True), weight)

@@ -35,6 +35,12 @@ class _Slot:
     optimal_steps: float | None = None
 
 
+def caption_of(info: dict[str, Any]) -> str:
+    """The caption of the observation whose `info` this is (the env's own `caption`, else the NetHack message):
+    ONI judges the observation at which the action was taken, so it is read before the action, never after."""
+    return str(info.get("caption", (info.get("state") or {}).get("message", "")))
+
+
 def episode_metrics(episode: Episode, final_info: dict[str, Any], optimal_steps: float | None) -> dict[str, float]:
     """Success, length, path efficiency (optimal/actual, successes only) and NetHack progression if given."""
     out = {"length": float(episode.length)}
@@ -129,7 +135,7 @@ class Rollout:
                 candidates=list(cands) if cands is not None else None, reward=float(reward) - penalty,
                 valid_action=bool(info.get("valid_action", True)) and sample.valid,
                 state=dict(slot.info.get("state") or {}), next_state=dict(info.get("state") or {}),
-                caption=str(info.get("caption", (slot.info.get("state") or {}).get("message", ""))), done=done))
+                caption=caption_of(slot.info), done=done))
             self.env_steps += 1
             slot.history.append((slot.obs, sample.text if sample.valid else sample.raw))
             slot.obs, slot.info = obs, info

@@ -8,6 +8,8 @@ lands on exactly that step's action tokens.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,3 +94,12 @@ class Episode:
         d["length"] = self.length
         d["return"] = self.total_reward
         return d
+
+
+def group_indices(episodes: Sequence[Episode]) -> dict[str, list[int]]:
+    """Indices of `episodes` by `group_id` (same task and seed), in batch order: what every group-relative
+    estimator (GRPO, RLOO, GiGPO anchors, OPRL pairs, SPA folds) iterates over."""
+    out: dict[str, list[int]] = defaultdict(list)
+    for i, ep in enumerate(episodes):
+        out[ep.group_id].append(i)
+    return dict(out)

@@ -1,8 +1,7 @@
-"""Small episode helpers shared by the credit modules: which number is "the outcome", and group indexing."""
+"""Which number of an episode the credit modules treat as "the outcome" (group indexing: `agents.trajectory`)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -19,11 +18,3 @@ def outcome(episode: Episode, source: OutcomeSource) -> float:
     if source == "score":
         return float(episode.score)
     return episode.total_reward
-
-
-def groups(episodes: list[Episode]) -> dict[str, list[int]]:
-    """Indices of `episodes` by `group_id` (same task and seed), in batch order."""
-    out: dict[str, list[int]] = defaultdict(list)
-    for i, ep in enumerate(episodes):
-        out[ep.group_id].append(i)
-    return dict(out)

@@ -37,7 +37,7 @@ class CreditOutput:
     """Diagnostics to log (losses, label counts, update time...), without the module-name prefix."""
     kind: Literal["reward", "advantage"] = "reward"
     """"reward": step rewards the learner normalises within groups; "advantage": already step-level
-    advantages (GiGPO), used as they are."""
+    advantages (GiGPO), used as they are as the step term A^S (the learner still adds its own episode-level A^E)."""
 
 
 @dataclass
@@ -51,7 +51,9 @@ class CreditContext:
     env_id: str = ""
     seed: int = 0
     judge_url: str | None = None
-    """Base URL of an OpenAI-compatible or credo judge server; None means the embedded default judge."""
+    """Base URL of an OpenAI-compatible or credo judge server; None means the embedded default judge (the offline
+    embedding judge, which labels text but cannot write code: modules that need a generating LLM, such as LaRe,
+    treat None as "no LLM")."""
     env_factory: Any = None
     """A zero-argument callable returning a fresh env (LaRe gathers real states from it)."""
 

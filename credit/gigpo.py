@@ -27,8 +27,8 @@ from pydantic import Field
 from rapidfuzz import fuzz
 
 from agents.advantages import discounted_returns
-from agents.trajectory import Episode
-from credit._episodes import OutcomeSource, groups, outcome
+from agents.trajectory import Episode, group_indices
+from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditModule, CreditOutput, register_credit
 from credo.config import Config
 
@@ -95,7 +95,7 @@ class GiGPO(CreditModule):
         advantages = [np.zeros(ep.length, dtype=np.float64) for ep in episodes]
         anchor_sizes: list[int] = []
         step_abs: list[float] = []
-        for members in groups(episodes).values():
+        for members in group_indices(episodes).values():
             ep_adv = self._normalise(np.array([outcome(episodes[i], cfg.outcome) for i in members], dtype=np.float64))
             # Flatten the group's steps, then compare steps that share an anchor observation.
             where: list[tuple[int, int]] = []

@@ -39,8 +39,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from agents.trajectory import group_indices
 from credit._chunked import backward_through, per_item
-from credit._episodes import OutcomeSource, groups, outcome
+from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
 
@@ -109,7 +110,7 @@ class OPRL(CreditModule):
         pos_idx: list[int] = []
         neg_idx: list[int] = []
         n_groups = 0
-        for members in groups(episodes).values():
+        for members in group_indices(episodes).values():
             good = [i for i in members if outcome(episodes[i], self.config.preference) > self.config.success_threshold]
             bad = [i for i in members if i not in good]
             n_groups += bool(good and bad)

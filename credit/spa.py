@@ -39,8 +39,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from agents.trajectory import group_indices
 from credit._chunked import backward_through, per_item
-from credit._episodes import OutcomeSource, groups, outcome
+from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
 
@@ -275,7 +276,7 @@ class SPA(CreditModule):
     def _loo_outcomes(self, episodes: list[Episode]) -> list[np.ndarray]:
         """Released code: each turn gets R_i - mean of the other episodes' R in its group (R_i alone if none)."""
         out = [np.zeros(ep.length) for ep in episodes]
-        for members in groups(episodes).values():
+        for members in group_indices(episodes).values():
             r = np.array([outcome(episodes[i], self.config.target) for i in members])
             for k, i in enumerate(members):
                 others = np.delete(r, k)
