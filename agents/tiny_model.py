@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from credo.paths import cache_root
+
 ARCHITECTURE = {
     "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
     "intermediate_size": 512, "tie_word_embeddings": True, "max_position_embeddings": 2048,
@@ -35,11 +37,6 @@ CORPUS_STEPS = 1500
 """Random-play steps sampled per env id for the tokenizer corpus."""
 FORMAT_VERSION = 3
 """Bump when the build recipe changes, so old caches are not reused."""
-
-
-def cache_root() -> Path:
-    """`$CREDO_CACHE` or `~/.cache/credo`."""
-    return Path(os.environ.get("CREDO_CACHE", Path.home() / ".cache" / "credo"))
 
 
 def corpus(env_ids: Sequence[str], env_kwargs: dict[str, Any] | None = None,
