@@ -54,7 +54,7 @@ class TrainConfig(Config):
     max_minutes: float | None = Field(None, gt=0, description="Stop after this much training time, resumes "
                                       "included (None: no limit).")
     success_window: int = Field(100, ge=1, description="Episodes (by start order) in the logged success/length "
-                                "window.")
+                                "window; logged once it holds min(success_window, num_envs) episodes.")
     checkpoint_every: int = Field(1, ge=1, description="Write a checkpoint every N iterations (and at the end).")
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk.")
     log_episodes: int = Field(4, ge=0, description="Episodes written to runs/<name>/episodes/ per iteration.")

@@ -239,7 +239,7 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
         if run is not None:
             policy = Policy.load(policy_folder(run))
         elif config.target == "tiny":
-            policy = Policy.from_config(PolicyConfig(), [env_id])
+            policy = Policy.from_config(PolicyConfig(), [env_id], env_kwargs)
         elif Path(config.target).is_dir():
             policy = Policy.load(config.target)
         elif "/" in config.target:  # a hub id (org/name), from the local Hugging Face cache

@@ -1,13 +1,14 @@
 """The LLM policy: any Hugging Face causal LM (optionally with LoRA) acting in one of two modes.
 
 **choose** (the GLAM approach, what small models need): each admissible action is scored by its sequence
-log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)`; the action is sampled from
-`softmax(scores / temperature)` over the candidates. The terminator (eos) is part of every candidate so a
-prefix ("north") is not favoured over a longer action ("northeast"). The prompt is encoded once; its KV cache
-is gathered to one row per candidate (`DynamicCache.batch_select_indices`, which handles a different number
-of candidates per prompt) and only the candidate tokens run on top of it, with left-padded prompts and
-explicit `position_ids`. This matches full-sequence scoring to float precision and gradients flow through it,
-so the PPO update uses the same path (research/calibration.md: ~2.8x faster acting, ~4x faster training).
+log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)` (or its per-token mean with
+`choose_score=mean`); the action is sampled from `softmax(scores / temperature)` over the candidates. The
+terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer action
+("northeast"). The prompt is encoded once for all its candidates: by default ('packed') one row holds the
+prompt followed by every candidate, each candidate's positions restarting after the prompt and a 4D attention
+mask letting it see only the prompt and itself; 'cached' (for attention kernels without custom masks) copies
+the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
+gradients flow through them, so the PPO update uses the same path (benchmarks/RESULTS.md).
 
 **generate** (the papers' ReAct style): the model writes free text in the format
 `<think>reasoning</think><action>the action</action>`; the text between the action tags is the env action.
@@ -50,6 +51,9 @@ _ACTION_RE = re.compile(r"<\s*action\s*>(.*?)<\s*/\s*action\s*>", re.DOTALL | re
 """Spaces inside the tags are tolerated: some tokenizers decode "<action>" as "< action >"."""
 
 
+ChooseScoring = Literal["packed", "cached", "full"]
+
+
 class PolicyConfig(Config):
     """Which model acts and how it turns text into actions."""
 
@@ -68,8 +72,14 @@ class PolicyConfig(Config):
     max_new_tokens: int = Field(64, ge=1, description="Generate mode: most tokens written per step.")
     invalid_penalty: float = Field(0.1, ge=0, description="Generate mode: reward subtracted at a step whose "
                                    "text had no parsable <action> tag (iStar's invalid-action penalty).")
-    cache_prompt: bool = Field(True, description="Choose mode: encode each prompt once and share its KV cache "
-                               "across candidates (False scores full prompt+candidate sequences; same result).")
+    choose_score: Literal["sum", "mean"] = Field(
+        "sum", description="Choose mode: a candidate's score is the sum of its token log-probs (the sequence "
+        "log-likelihood, GLAM) or their mean ('mean': length-normalised, so an untrained model does not prefer "
+        "short commands).")
+    choose_scoring: ChooseScoring = Field(
+        "packed", description="Choose mode: how candidates are scored (same numbers, different cost). 'packed': "
+        "one row per prompt holding the prompt and all its candidates under a 4D attention mask; 'cached': the "
+        "prompt's KV cache copied to every candidate; 'full': every prompt+candidate sequence on its own.")
     device: str = Field("auto", description="'auto' (cuda when available, else cpu), or a torch device string.")
 
 
@@ -135,17 +145,45 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
+def _forward_params(model: Any) -> frozenset[str]:
+    """The keyword arguments the (base) model's forward accepts, looked up once per model class."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = _FORWARD_PARAMS.get(type(base))
+    if params is None:
+        params = _FORWARD_PARAMS[type(base)] = frozenset(inspect.signature(base.forward).parameters)
+    return params
+
+
+_FORWARD_PARAMS: dict[type, frozenset[str]] = {}
+
+
 def _with_cache(model: Any, cache: Any) -> dict[str, Any]:
     """The forward kwarg that passes a KV cache: `cache` in recent transformers, `past_key_values` before."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    key = _CACHE_KWARG.get(type(base))
-    if key is None:
-        key = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-        _CACHE_KWARG[type(base)] = key
-    return {key: cache}
+    return {"cache" if "cache" in _forward_params(model) else "past_key_values": cache}
 
 
-_CACHE_KWARG: dict[type, str] = {}
+def _keep_logits(model: Any, last: int) -> dict[str, Any]:
+    """Ask for the logits of the `last` positions only (scoring needs no others: with a real LLM's vocabulary
+    the full [batch, length, vocab] logits would dominate time and memory)."""
+    return {"logits_to_keep": last} if "logits_to_keep" in _forward_params(model) else {}
+
+
+def _attention_kind(model: Any) -> Literal["bool", "additive"] | None:
+    """How the model's attention takes a custom 4D mask: boolean (sdpa), additive float (eager), or not at all
+    (flash attention and others), for which packed scoring falls back to the shared-cache path."""
+    impl = getattr(model.config, "_attn_implementation", None) or "eager"
+    return {"sdpa": "bool", "eager": "additive"}.get(impl)
+
+
+def _select_rows(cache: Any, rows: torch.Tensor) -> None:
+    """Gather the KV cache to one row per candidate. `index_select` rather than `DynamicCache`'s advanced
+    indexing: its backward (index_add) is ~2x faster on CPU than index_put with accumulation."""
+    layers = getattr(cache, "layers", None)
+    if layers and all(hasattr(layer, "keys") and hasattr(layer, "values") for layer in layers):
+        for layer in layers:
+            layer.keys, layer.values = layer.keys.index_select(0, rows), layer.values.index_select(0, rows)
+    else:
+        cache.batch_select_indices(rows)
 
 
 def _out_cache(out: Any) -> Any:
@@ -295,69 +333,127 @@ class Policy:
 
     # -- scoring ----------------------------------------------------------------------------------------
     def candidate_scores(self, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[str]],
-                         model: Any = None, cached: bool | None = None,
+                         model: Any = None, scoring: ChooseScoring | None = None,
                          need_hidden: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor], Any]:
         """Sequence log-likelihood of every candidate of every prompt (differentiable).
 
         Returns (scores per prompt [n_cand], per-token log-probs per prompt [n_cand, max_len] zero-padded,
         last-layer hidden state at each prompt's last token [n_prompts, hidden] or None).
-        `cached` (default `config.cache_prompt`) picks the shared-prompt-cache path or full-sequence scoring.
+        `scoring` (default `config.choose_scoring`) picks the path; all three give the same numbers.
         """
         model = model if model is not None else self.model
-        cached = self.config.cache_prompt if cached is None else cached
+        scoring = scoring or self.config.choose_scoring
+        if scoring == "packed" and _attention_kind(model) is None:
+            scoring = "cached"  # flash attention takes no custom mask
         if any(len(c) == 0 for c in candidates):
             raise ValueError("choose mode: a prompt has no candidate actions")
         cand_ids = [[self.candidate_ids(a) for a in cands] for cands in candidates]
         counts = [len(c) for c in cand_ids]
         flat = [c for cs in cand_ids for c in cs]
-        rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
-                                      torch.tensor(counts, device=self.device))
         width = max(len(c) for c in flat)
-        cand = torch.full((len(flat), width), self.pad_id, dtype=torch.long, device=self.device)
-        cmask = torch.zeros((len(flat), width), dtype=torch.long, device=self.device)
+        cand = torch.full((len(flat), width), self.pad_id, dtype=torch.long)
+        cmask = torch.zeros((len(flat), width), dtype=torch.long)
         for i, c in enumerate(flat):
             cand[i, :len(c)] = torch.tensor(c, dtype=torch.long)
             cmask[i, :len(c)] = 1
-        hidden = None
-        if cached:
-            ids, mask = self._left_pad(prompts)
-            out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask), use_cache=True,
-                        output_hidden_states=need_hidden)
-            if need_hidden:
-                hidden = out.hidden_states[-1][:, -1]
-            lp = torch.zeros(cand.shape, dtype=torch.float32, device=self.device)
-            first = _token_logprobs(out.logits[:, -1][rep], cand[:, 0])
-            if width > 1:
-                cache = _out_cache(out)
-                cache.batch_select_indices(rep)
-                attn = torch.cat([mask[rep], cmask[:, :-1]], dim=1)
-                pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(width - 1, device=self.device)
-                out2 = model(input_ids=cand[:, :-1], attention_mask=attn, position_ids=pos, use_cache=True,
-                             **_with_cache(model, cache))
-                rest = _token_logprobs(out2.logits, cand[:, 1:])
-                lp = torch.cat([first.unsqueeze(1), rest], dim=1)
-            else:
-                lp = first.unsqueeze(1)
+        cand, cmask = cand.to(self.device), cmask.to(self.device)
+        if scoring == "packed":
+            lp, hidden = self._packed_logprobs(model, prompts, cand_ids, cand, need_hidden)
+        elif scoring == "cached":
+            lp, hidden = self._cached_logprobs(model, prompts, counts, cand, cmask, need_hidden)
         else:
-            seqs = [list(prompts[int(r)]) + c for r, c in zip(rep.tolist(), flat, strict=True)]
-            ids, mask = self._left_pad(seqs)
-            out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
-                        output_hidden_states=need_hidden)
-            total = ids.shape[1]
-            # candidate token j of row i sits at column total - len_i + j; its logits at the column before.
-            lens = cmask.sum(1)
-            cols = (total - lens).unsqueeze(1) + torch.arange(width, device=self.device)
-            cols = cols.clamp(max=total - 1)
-            logits = out.logits.gather(1, (cols - 1).unsqueeze(-1).expand(-1, -1, out.logits.shape[-1]))
-            lp = _token_logprobs(logits, cand)
-            if need_hidden:
-                first_rows = [0, *itertools.accumulate(counts)][:-1]  # each prompt's first candidate row
-                rows = torch.tensor(first_rows, device=self.device)
-                hidden = out.hidden_states[-1][rows, (total - lens - 1)[rows]]
+            lp, hidden = self._full_logprobs(model, prompts, counts, cand, cmask, need_hidden)
         lp = lp * cmask
-        per_prompt_scores = list(lp.sum(1).split(counts))
-        per_prompt_tokens = list(lp.split(counts))
-        return per_prompt_scores, per_prompt_tokens, hidden
+        seq = lp.sum(1) / cmask.sum(1) if self.config.choose_score == "mean" else lp.sum(1)
+        return list(seq.split(counts)), list(lp.split(counts)), hidden
+
+    def _packed_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],
+                         cand: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+        """One row per prompt: [left pad][prompt][candidate 1]...[candidate k], where each candidate's tokens
+        (but the last, which is only predicted) restart their positions after the prompt and a 4D mask lets
+        them see the prompt and their own earlier tokens only. One forward pass, no KV cache to copy; its
+        backward is ~1.5x faster than the shared-cache path on CPU."""
+        rows_ids, rows_pos, rows_seg = [], [], []
+        pred_row, pred_col = [], []  # where each candidate token is predicted (in flat candidate order)
+        blocks = [sum(len(c) - 1 for c in cs) for cs in cand_ids]
+        total = max(len(p) + b for p, b in zip(prompts, blocks, strict=True))
+        for i, (p, cs, block) in enumerate(zip(prompts, cand_ids, blocks, strict=True)):
+            n_p, start = len(p), total - block
+            ids, pos, seg = [self.pad_id] * (start - n_p) + list(p), [0] * (start - n_p) + list(range(n_p)), \
+                [-1] * (start - n_p) + [0] * n_p
+            for k, c in enumerate(cs):
+                col = len(ids)
+                ids += c[:-1]
+                pos += range(n_p, n_p + len(c) - 1)
+                seg += [k + 1] * (len(c) - 1)
+                pred_row += [i] * len(c)
+                pred_col += [start - 1] + list(range(col, col + len(c) - 1))
+            rows_ids.append(ids)
+            rows_pos.append(pos)
+            rows_seg.append(seg)
+        dev = self.device
+        ids, pos, seg = (torch.tensor(x, dtype=torch.long, device=dev) for x in (rows_ids, rows_pos, rows_seg))
+        q, k = seg.unsqueeze(2), seg.unsqueeze(1)
+        idx = torch.arange(total, device=dev)
+        allow = (idx.unsqueeze(1) >= idx.unsqueeze(0)) & (k >= 0) & ((k == 0) | (k == q))
+        allow |= torch.eye(total, dtype=torch.bool, device=dev)  # a pad row must attend somewhere
+        mask = allow.unsqueeze(1)
+        if _attention_kind(model) == "additive":
+            mask = torch.zeros(mask.shape, dtype=model.dtype, device=dev).masked_fill(~mask, torch.finfo(model.dtype).min)
+        keep = max(blocks) + 1  # the candidate block and the prompt's last token, nothing earlier
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=need_hidden,
+                    **_keep_logits(model, keep))
+        rows = torch.tensor(pred_row, device=dev)
+        cols = torch.tensor(pred_col, device=dev)
+        targets = torch.tensor([t for cs in cand_ids for c in cs for t in c], dtype=torch.long, device=dev)
+        flat_lp = _token_logprobs(out.logits[rows, cols - (total - out.logits.shape[1])], targets)
+        lp = torch.zeros(cand.shape, dtype=torch.float32, device=dev)
+        lengths = torch.tensor([len(c) for cs in cand_ids for c in cs], device=dev)
+        lp[torch.arange(cand.shape[1], device=dev).unsqueeze(0) < lengths.unsqueeze(1)] = flat_lp
+        hidden = out.hidden_states[-1][torch.arange(len(prompts), device=dev), total - torch.tensor(
+            blocks, device=dev) - 1] if need_hidden else None
+        return lp, hidden
+
+    def _cached_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], counts: list[int], cand: torch.Tensor,
+                         cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+        """The prompt encoded once; its KV cache gathered to one row per candidate; the candidate tokens run on
+        top of it (left-padded prompts, explicit `position_ids`). For attention kernels without custom masks."""
+        rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
+                                      torch.tensor(counts, device=self.device))
+        ids, mask = self._left_pad(prompts)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask), use_cache=True,
+                    output_hidden_states=need_hidden, **_keep_logits(model, 1))
+        hidden = out.hidden_states[-1][:, -1] if need_hidden else None
+        first = _token_logprobs(out.logits[:, -1].index_select(0, rep), cand[:, 0])
+        if cand.shape[1] == 1:
+            return first.unsqueeze(1), hidden
+        cache = _out_cache(out)
+        _select_rows(cache, rep)
+        attn = torch.cat([mask[rep], cmask[:, :-1]], dim=1)
+        pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(cand.shape[1] - 1, device=self.device)
+        out2 = model(input_ids=cand[:, :-1], attention_mask=attn, position_ids=pos, use_cache=True,
+                     **_with_cache(model, cache))
+        rest = _token_logprobs(out2.logits, cand[:, 1:])
+        return torch.cat([first.unsqueeze(1), rest], dim=1), hidden
+
+    def _full_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], counts: list[int], cand: torch.Tensor,
+                       cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+        """The reference: every prompt+candidate sequence scored on its own."""
+        rep = [i for i, n in enumerate(counts) for _ in range(n)]
+        lens = cmask.sum(1)
+        seqs = [list(prompts[r]) + cand[j, :int(lens[j])].tolist() for j, r in enumerate(rep)]
+        ids, mask = self._left_pad(seqs)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
+                    output_hidden_states=need_hidden)
+        total, width = ids.shape[1], cand.shape[1]
+        # candidate token j of row i sits at column total - len_i + j; its logits at the column before.
+        cols = ((total - lens).unsqueeze(1) + torch.arange(width, device=self.device)).clamp(max=total - 1)
+        logits = out.logits.gather(1, (cols - 1).unsqueeze(-1).expand(-1, -1, out.logits.shape[-1]))
+        hidden = None
+        if need_hidden:
+            rows = torch.tensor([0, *itertools.accumulate(counts)][:-1], device=self.device)  # first candidates
+            hidden = out.hidden_states[-1][rows, (total - lens - 1)[rows]]
+        return _token_logprobs(logits, cand), hidden
 
     def _sequence_scores(self, prompts: Sequence[Sequence[int]], actions: Sequence[Sequence[int]],
                          model: Any = None, need_hidden: bool = False,

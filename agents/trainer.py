@@ -46,10 +46,13 @@ class StartOrderWindow:
 
     Short episodes finish first (and succeed more often), so a "last N finished" window reads high early on;
     this one advances only past episodes all of whose predecessors have finished (research/calibration.md).
+    For the same reason it reports nothing until it holds `min_fill` episodes: a first curve point resting on
+    the one or two episodes that finished first would read high.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, min_fill: int = 1) -> None:
         self.size = size
+        self.min_fill = max(1, min(min_fill, size))
         self.next_index = 0
         self.window: deque[dict[str, float]] = deque(maxlen=size)
         self._waiting: dict[int, dict[str, float]] = {}
@@ -65,8 +68,11 @@ class StartOrderWindow:
             self.window.append(self._waiting.pop(self.next_index))
             self.next_index += 1
 
-    def stats(self) -> dict[str, float]:
+    def stats(self, partial: bool = False) -> dict[str, float]:
+        """Window means; {} while the window holds fewer than `min_fill` episodes, unless `partial`."""
         out: dict[str, float] = {}
+        if len(self.window) < self.min_fill and not partial:
+            return out
         for key in WINDOW_KEYS:
             vals = [r[key] for r in self.window if key in r]
             if vals:
@@ -117,7 +123,7 @@ class Trainer:
         self.builder = PromptBuilder(family, self.policy.tokenizer, c.prompt, generate=c.policy.mode == "generate")
         self.learner = Learner(self.policy, c.learner, value_head=c.advantage == "gae")
         self.modules = self._build_credit(envs)
-        self.window = StartOrderWindow(c.success_window)
+        self.window = StartOrderWindow(c.success_window, min_fill=c.num_envs)
         self.iteration = 0
         self.env_steps = 0
         self.wall_time = 0.0
@@ -298,7 +304,7 @@ class Trainer:
                 module.close()
         summary: dict[str, Any] = {"run": str(self.run.path), "iterations": self.iteration,
                                    "env_steps": self.env_steps, "wall_time": self.wall_time,
-                                   **{k: last[k] for k in WINDOW_KEYS if k in last}}
+                                   **self.window.stats(partial=True)}
         if c.eval_episodes:
             summary["eval"] = {"random": self.evaluate(random_policy=True), "after": self.evaluate()}
             if before is not None:

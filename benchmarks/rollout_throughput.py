@@ -3,8 +3,9 @@
 Prints ratios against baselines measured in the same run (the machine may be shared, so absolute numbers are
 noisy; each timing is the best of `--repeats`):
 1. batched acting (one forward pass for all envs) vs one env at a time: env steps/s;
-2. choose-mode scoring with the prompt's KV cache shared by the candidates vs full prompt+candidate sequences,
-   for acting (no grad) and for the training forward+backward; both paths must give the same log-probs;
+2. choose-mode scoring, the prompt encoded once for all candidates ('packed': one row with a 4D mask;
+   'cached': the prompt's KV cache copied per candidate) vs full prompt+candidate sequences, for acting (no
+   grad) and for the training forward+backward; all paths must give the same log-probs;
 3. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
 4. peak memory (max RSS; GPU peak when on CUDA).
 
@@ -80,26 +81,26 @@ def main() -> None:
         prompts = [s.prompt_ids for s in act_steps]
         cands = [s.candidates for s in act_steps]
         with torch.no_grad():
-            full = torch.cat(policy.candidate_scores(prompts, cands, cached=False)[0])
-            cached = torch.cat(policy.candidate_scores(prompts, cands, cached=True)[0])
-            diff = float((full - cached).abs().max())
-            assert diff < 1e-4, f"cached and full scoring disagree by {diff}"
-            t_full = best_of(args.repeats, lambda: policy.candidate_scores(prompts, cands, cached=False))
-            t_cache = best_of(args.repeats, lambda: policy.candidate_scores(prompts, cands, cached=True))
-        rows.append((f"choose scoring, acting ({len(prompts)} prompts x 8)", f"full: {1e3 * t_full:.1f} ms",
-                     f"cached: {1e3 * t_cache:.1f} ms", f"{t_full / t_cache:.1f}x (max |diff| {diff:.1e})"))
+            full = torch.cat(policy.candidate_scores(prompts, cands, scoring="full")[0])
+            for path in ("cached", "packed"):
+                diff = float((full - torch.cat(policy.candidate_scores(prompts, cands, scoring=path)[0])).abs().max())
+                assert diff < 1e-4, f"{path} and full scoring disagree by {diff}"
+            t_act = {path: best_of(args.repeats, lambda path=path: policy.candidate_scores(prompts, cands, scoring=path))
+                     for path in ("full", "cached", "packed")}
 
-        def fwd_bwd(cached_path: bool) -> None:
+        def fwd_bwd(path: str) -> None:
             policy.model.zero_grad()
             s = policy.candidate_scores([x.prompt_ids for x in train_steps], [x.candidates for x in train_steps],
-                                        cached=cached_path)[0]
+                                        scoring=path)[0]
             torch.cat(s).sum().backward()
 
-        t_full_b = best_of(args.repeats, lambda: fwd_bwd(False))
-        t_cache_b = best_of(args.repeats, lambda: fwd_bwd(True))
+        t_train = {path: best_of(args.repeats, lambda path=path: fwd_bwd(path)) for path in ("full", "cached", "packed")}
         policy.model.zero_grad()
-        rows.append((f"choose scoring, fwd+bwd ({len(train_steps)} prompts x 8)", f"full: {1e3 * t_full_b:.0f} ms",
-                     f"cached: {1e3 * t_cache_b:.0f} ms", f"{t_full_b / t_cache_b:.1f}x"))
+        for label, times, n_prompts in (("acting", t_act, len(prompts)), ("fwd+bwd", t_train, len(train_steps))):
+            for path in ("cached", "packed"):
+                rows.append((f"choose scoring, {label} ({n_prompts} prompts x 8): full vs {path}",
+                             f"full: {1e3 * times['full']:.1f} ms", f"{path}: {1e3 * times[path]:.1f} ms",
+                             f"{times['full'] / times[path]:.1f}x"))
         progress.advance(task)
 
         # 3a. learner tokens/s on one PPO epoch over 256 samples

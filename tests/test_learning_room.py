@@ -40,7 +40,8 @@ def _first_row(rows: list[dict], **conditions: tuple[str, float]) -> dict | None
 @pytest.mark.slow
 def test_room_5x5_success_and_short_paths(tmp_path):
     rows = _train("room_5x5.yaml", tmp_path, 16_000)
-    assert rows[1]["episode_length"] > 20  # starts near random play (row 0 may lack a finished window)
+    first = next(row for row in rows if "episode_length" in row)  # the window's first full reading
+    assert first["episode_length"] > 20  # starts near random play
     reached = _first_row(rows, success=(">=", 0.95), episode_length=("<=", 6.0))
     assert reached is not None, rows[-1]
     assert rows[-1]["success"] >= 0.95

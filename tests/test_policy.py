@@ -47,19 +47,24 @@ def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
     assert cfg.tie_word_embeddings and sum(p.numel() for p in policy.model.parameters()) < 1_000_000
 
 
-def test_cached_scoring_matches_full_scoring_with_gradients(policy):
-    prompts = _prompts(policy)
-    grads = []
-    scores = []
-    for cached in (True, False):
-        policy.model.zero_grad()
-        s, tok, hidden = policy.candidate_scores(prompts, CANDS, cached=cached, need_hidden=True)
-        torch.cat(s).sum().backward()
-        scores.append((torch.cat(s).detach(), hidden.detach()))
-        grads.append(policy.model.model.layers[0].self_attn.q_proj.weight.grad.clone())
-    assert torch.allclose(scores[0][0], scores[1][0], atol=1e-5)
-    assert torch.allclose(scores[0][1], scores[1][1], atol=1e-5)
-    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-5)
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, attn):
+    prompts = _prompts(policy)  # prompts of different lengths, candidates of 2 and 3 tokens
+    grads, scores, hiddens = {}, {}, {}
+    policy.model.config._attn_implementation = attn  # packed scoring builds a boolean or an additive 4D mask
+    try:
+        for scoring in ("full", "cached", "packed"):
+            policy.model.zero_grad()
+            s, tok, hidden = policy.candidate_scores(prompts, CANDS, scoring=scoring, need_hidden=True)
+            torch.cat(s).sum().backward()
+            scores[scoring], hiddens[scoring] = torch.cat(s).detach(), hidden.detach()
+            grads[scoring] = policy.model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+    finally:
+        policy.model.config._attn_implementation = "sdpa"
+    for scoring in ("cached", "packed"):
+        assert torch.allclose(scores[scoring], scores["full"], atol=1e-5), scoring
+        assert torch.allclose(hiddens[scoring], hiddens["full"], atol=1e-5), scoring
+        assert grads[scoring].abs().sum() > 0 and torch.allclose(grads[scoring], grads["full"], atol=1e-5), scoring
     policy.model.zero_grad()
     # the candidate score is the sum of its tokens' log-probs, eos included
     s, tok, _ = policy.candidate_scores(prompts[:1], CANDS[:1])
@@ -90,6 +95,22 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     for s in policy.act(prompts[:1] * 300, CANDS[:1] * 300):
         counts[CANDS[0].index(s.text)] += 1
     assert torch.allclose(counts / 300, probs, atol=0.1)
+
+
+def test_mean_choose_score_is_length_normalised(cache_dir, policy):
+    mean = line_policy(cache_dir, choose_score="mean")
+    prompts = _prompts(mean)
+    with torch.no_grad():
+        sums, tokens, _ = policy.candidate_scores(prompts, CANDS)
+        means, _, _ = mean.candidate_scores(prompts, CANDS)
+    lengths = torch.tensor([len(policy.candidate_ids(a)) for a in CANDS[2]], dtype=torch.float32)
+    assert lengths.max() > lengths.min()  # "north east" is longer: the normalisation matters
+    assert torch.allclose(means[2], sums[2] / lengths, atol=1e-6)
+    assert torch.allclose(means[2], tokens[2].sum(1) / lengths, atol=1e-6)
+    samples = mean.act(prompts, CANDS)  # acting and re-scoring use the same normalised distribution
+    steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs, candidates=c)
+             for p, s, c in zip(prompts, samples, CANDS, strict=True)]
+    assert torch.allclose(mean.action_logprobs(steps).detach(), torch.tensor([s.logprob for s in samples]), atol=1e-5)
 
 
 def test_temperature_sharpens_choice(cache_dir):

@@ -100,13 +100,15 @@ def test_config_errors_are_one_line(tmp_path):
         line_config(tmp_path, learner={"lr": -1})
 
 
+def _episode(k: int, success: bool, length: int) -> Episode:
+    e = Episode(f"e{k}", "g", "env", 0, "", success=success, metrics={"start_index": float(k)})
+    e.steps = [Step(e.episode_id, "g", t, "", [], [], "a", 0.0) for t in range(length)]
+    return e
+
+
 def test_start_order_window_waits_for_earlier_episodes():
     window = StartOrderWindow(3)
-
-    def ep(k: int, success: bool, length: int) -> Episode:
-        e = Episode(f"e{k}", "g", "env", 0, "", success=success, metrics={"start_index": float(k)})
-        e.steps = [Step(e.episode_id, "g", t, "", [], [], "a", 0.0) for t in range(length)]
-        return e
+    ep = _episode
 
     window.add(ep(1, True, 2))  # finished first, but episode 0 is still running
     assert window.stats() == {}
@@ -115,6 +117,16 @@ def test_start_order_window_waits_for_earlier_episodes():
     for k in (2, 3, 4):
         window.add(ep(k, True, 1))
     assert window.stats()["success"] == 1.0 and window.next_index == 5
+
+
+def test_start_order_window_reports_once_min_fill_episodes_finished():
+    window = StartOrderWindow(10, min_fill=3)
+    for k, length in enumerate((2, 9)):
+        window.add(_episode(k, k == 0, length))
+    assert window.stats() == {}  # two episodes: too few for a curve point
+    assert window.stats(partial=True)["success"] == 0.5  # a run's final summary still reports them
+    window.add(_episode(2, True, 1))
+    assert window.stats()["episode_length"] == 4.0
 
 
 def test_resume_after_kill_minus_9(cache_dir, tmp_path):

@@ -43,8 +43,11 @@ _CONDITIONS = tuple(
 _DIRECTIONS = {(0, -1): "north", (1, 0): "east", (0, 1): "south", (-1, 0): "west",
                (1, -1): "northeast", (1, 1): "southeast", (-1, 1): "southwest", (-1, -1): "northwest"}
 _NEIGHBOURS = tuple(_DIRECTIONS.items())
-_COMPACT_NAMES = {"staircase down": "stairs", "staircase up": "upstairs"}
+_COMPACT_NAMES = {"staircase down": "stairs"}
 STAIRS_DOWN = "staircase down"
+_COMPACT_SKIP = frozenset({"staircase up"})
+"""Left out of the compact text: where the hero arrived is never a goal (MiniHack, NetHack descents), and every
+token costs the tiny model time in acting and in the update (research/calibration.md: keep prompts short)."""
 
 
 @dataclass(frozen=True)
@@ -385,7 +388,7 @@ class Renderer:
         """"stairs 4 east 4 south . jackal adjacent west . blocked north west ." (calibration.md's format)."""
         stairs = next((f"stairs {where(dx, dy)}" for name, dx, dy in entities if name == STAIRS_DOWN), "stairs unseen")
         others = [f"{_COMPACT_NAMES.get(name, name)} {where(dx, dy)}" for name, dx, dy in entities
-                  if name != STAIRS_DOWN][:2]
+                  if name != STAIRS_DOWN and name not in _COMPACT_SKIP][:2]
         parts = [stairs, *([explore] if explore else []), *others,
                  "blocked " + " ".join(blocked) if blocked else "blocked none"]
         return " . ".join(parts) + " ."
