@@ -379,8 +379,8 @@ class Policy:
         total = max(len(p) + b for p, b in zip(prompts, blocks, strict=True))
         for i, (p, cs, block) in enumerate(zip(prompts, cand_ids, blocks, strict=True)):
             n_p, start = len(p), total - block
-            ids, pos, seg = [self.pad_id] * (start - n_p) + list(p), [0] * (start - n_p) + list(range(n_p)), \
-                [-1] * (start - n_p) + [0] * n_p
+            pad = start - n_p  # segment -1: padding, 0: the prompt, k >= 1: the k-th candidate
+            ids, pos, seg = [self.pad_id] * pad + list(p), [0] * pad + list(range(n_p)), [-1] * pad + [0] * n_p
             for k, c in enumerate(cs):
                 col = len(ids)
                 ids += c[:-1]
@@ -538,7 +538,7 @@ class Policy:
                                      need_hidden=True)[3]
 
     # -- acting ------------------------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, prompts: list[list[int]], candidates: list[list[str]] | None = None,
             greedy: bool = False) -> list[ActionSample]:
         """One action per prompt, all prompts in one batched forward pass (choose mode needs `candidates`)."""
