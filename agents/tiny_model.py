@@ -35,7 +35,7 @@ VOCAB_SIZE = 1024
 """An upper bound: on env text, BPE runs out of merges well before it (word-level vocabulary)."""
 CORPUS_STEPS = 1500
 """Random-play steps sampled per env id for the tokenizer corpus."""
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bump when the build recipe changes, so old caches are not reused."""
 
 
@@ -85,12 +85,18 @@ def _digest(texts: list[str]) -> str:
 def build_tokenizer(texts: list[str]):
     """A word-level BPE over `texts` whose alphabet holds every printable character (nothing is <unk>).
 
-    Decoding gives back the text exactly.
+    Text is lowercased and a bracket's argument is spaced ("click[B0T7]" reads "click[ b0t7 ]"), so a word in
+    an action's brackets is the same token as the word on the page: the shop shows "B0T7GE5PGF" and "color:
+    navy" where its actions say "click[b0t7ge5pgf]" and "click[navy]", and a from-scratch model cannot learn to
+    copy across two spellings from a few hundred demonstrations. Decoding gives back the normalised text
+    (every env's actions are lowercase, and the shop strips a bracket's spaces).
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Replace(Regex(r"\[\s*"), "[ "),
+                                           normalizers.Replace(Regex(r"\s*\]"), " ]")])
     # a word or a punctuation mark, each with its leading space, so "north," and "north" share the word's token
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(r" ?[^\w\s]| ?\w+|\s"), behavior="isolated"),

@@ -17,13 +17,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SHOP = "credo/WebShop-v0"
-SHOP_PROMPT = {
-    # The shop's observation already repeats the instruction; option clicks leave the item page unchanged, so
-    # the prompt shows the last actions (not whole past pages): short prompts for a CPU-sized model.
-    "template": "{history}{observation}{actions} . action :",
-    "history_item": "{action} ; ",
-    "history_window": 3,
-}
 TW = "credo/TextWorld-TreasureHunter-L1-v0"
 
 
@@ -43,14 +36,14 @@ def test_shop_sft_then_rl_beats_sft(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CREDO_CACHE", str(tmp_path / "cache"))
     demos = write_demos(tmp_path / "demos.jsonl", collect_expert(SHOP, 60, seed=5000))
     sft_run, _ = run_sft(SFTConfig.build({"demos": str(demos), "name": "sft", "epochs": 8, "batch_size": 16,
-                                          "lr": 3e-3, "prompt": SHOP_PROMPT, "torch_threads": 1}), root=tmp_path)
+                                          "lr": 3e-3, "torch_threads": 1}), root=tmp_path)
     evaluation = {"env": SHOP, "episodes": 100, "seed": 77, "num_envs": 16}
     after_sft = _eval(tmp_path, target="sft", **evaluation)
     random_baseline = _eval(tmp_path, policy="random", **evaluation)
 
     config = TrainConfig.build({
         "env": SHOP, "name": "rl", "runs_root": str(tmp_path), "policy": {"model": str(sft_run.path / "policy")},
-        "prompt": SHOP_PROMPT, "num_envs": 16, "steps_per_iter": 256, "max_episode_steps": 15,
+        "num_envs": 16, "steps_per_iter": 256, "max_episode_steps": 15,
         "total_env_steps": 3072, "torch_threads": 1, "progress": False,
         "learner": {"lr": 1e-3, "epochs": 1, "minibatch_size": 128},
     })
