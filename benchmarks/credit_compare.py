@@ -101,8 +101,9 @@ def main() -> None:
     base_wall = np.mean([r["wall"] for r in results["outcome"]]) if "outcome" in results else np.nan
     table = Table(title=f"{args.env}: {args.env_steps} env steps, seeds {args.seeds}, advantage={args.advantage}, "
                         f"judge {args.judge_url or 'embedded'}")
-    for col in ("variant", "success mean ± std", "success AUC mean ± std", "return mean ± std", "episode length",
-                "efficiency", "wall s", "wall x outcome", "credit share", "labels"):
+    columns = ("variant", "success mean ± std", "success AUC mean ± std", "return mean ± std", "episode length",
+               "efficiency", "wall s", "wall x outcome", "credit share", "labels")
+    for col in columns:
         table.add_column(col)
 
     def mean_std(rows: list[dict[str, float]], key: str) -> str:
@@ -117,6 +118,9 @@ def main() -> None:
                       f"{np.nanmean([x['efficiency'] for x in rows]):.2f}", f"{wall:.0f}", f"{wall / base_wall:.2f}",
                       f"{np.mean([x['credit_share'] for x in rows]):.1%}", "-" if np.isnan(labels) else f"{labels:.0f}")
     Console().print(table)
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))  # the same table, for RESULTS.md
+    for row in zip(*(col.cells for col in table.columns), strict=True):
+        print("| " + " | ".join(row) + " |")
     print(json.dumps(results))
 
 
