@@ -351,12 +351,9 @@ class Policy:
         counts = [len(c) for c in cand_ids]
         flat = [c for cs in cand_ids for c in cs]
         width = max(len(c) for c in flat)
-        cand = torch.full((len(flat), width), self.pad_id, dtype=torch.long)
-        cmask = torch.zeros((len(flat), width), dtype=torch.long)
-        for i, c in enumerate(flat):
-            cand[i, :len(c)] = torch.tensor(c, dtype=torch.long)
-            cmask[i, :len(c)] = 1
-        cand, cmask = cand.to(self.device), cmask.to(self.device)
+        cand = torch.tensor([c + [self.pad_id] * (width - len(c)) for c in flat], dtype=torch.long, device=self.device)
+        cmask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in flat], dtype=torch.long,
+                             device=self.device)
         if scoring == "packed":
             lp, hidden = self._packed_logprobs(model, prompts, cand_ids, cand, need_hidden)
         elif scoring == "cached":
