@@ -2,7 +2,7 @@
 
 **choose** (the GLAM approach, what small models need): each admissible action is scored by its sequence
 log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)` (or its per-token mean with
-`choose_score=mean`); the action is sampled from `softmax(scores / temperature)` over the candidates. The
+`candidate_score=mean`); the action is sampled from `softmax(scores / temperature)` over the candidates. The
 terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer action
 ("northeast"). The prompt is encoded once for all its candidates: by default ('packed') one row holds the
 prompt followed by every candidate, each candidate's positions restarting after the prompt and a 4D attention
@@ -51,7 +51,7 @@ _ACTION_RE = re.compile(r"<\s*action\s*>(.*?)<\s*/\s*action\s*>", re.DOTALL | re
 """Spaces inside the tags are tolerated: some tokenizers decode "<action>" as "< action >"."""
 
 
-ChooseScoring = Literal["packed", "cached", "full"]
+CandidateBatching = Literal["packed", "cached", "full"]
 
 
 class PolicyConfig(Config):
@@ -72,11 +72,11 @@ class PolicyConfig(Config):
     max_new_tokens: int = Field(64, ge=1, description="Generate mode: most tokens written per step.")
     invalid_penalty: float = Field(0.1, ge=0, description="Generate mode: reward subtracted at a step whose "
                                    "text had no parsable <action> tag (iStar's invalid-action penalty).")
-    choose_score: Literal["sum", "mean"] = Field(
+    candidate_score: Literal["sum", "mean"] = Field(
         "sum", description="Choose mode: a candidate's score is the sum of its token log-probs (the sequence "
         "log-likelihood, GLAM) or their mean ('mean': length-normalised, so an untrained model does not prefer "
         "short commands).")
-    choose_scoring: ChooseScoring = Field(
+    candidate_batching: CandidateBatching = Field(
         "packed", description="Choose mode: how candidates are scored (same numbers, different cost). 'packed': "
         "one row per prompt holding the prompt and all its candidates under a 4D attention mask; 'cached': the "
         "prompt's KV cache copied to every candidate; 'full': every prompt+candidate sequence on its own.")
@@ -333,18 +333,18 @@ class Policy:
 
     # -- scoring ----------------------------------------------------------------------------------------
     def candidate_scores(self, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[str]],
-                         model: Any = None, scoring: ChooseScoring | None = None,
+                         model: Any = None, batching: CandidateBatching | None = None,
                          need_hidden: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor], Any]:
         """Sequence log-likelihood of every candidate of every prompt (differentiable).
 
         Returns (scores per prompt [n_cand], per-token log-probs per prompt [n_cand, max_len] zero-padded,
         last-layer hidden state at each prompt's last token [n_prompts, hidden] or None).
-        `scoring` (default `config.choose_scoring`) picks the path; all three give the same numbers.
+        `batching` (default `config.candidate_batching`) picks the path; all three give the same numbers.
         """
         model = model if model is not None else self.model
-        scoring = scoring or self.config.choose_scoring
-        if scoring == "packed" and _attention_kind(model) is None:
-            scoring = "cached"  # flash attention takes no custom mask
+        batching = batching or self.config.candidate_batching
+        if batching == "packed" and _attention_kind(model) is None:
+            batching = "cached"  # flash attention takes no custom mask
         if any(len(c) == 0 for c in candidates):
             raise ValueError("choose mode: a prompt has no candidate actions")
         cand_ids = [[self.candidate_ids(a) for a in cands] for cands in candidates]
@@ -354,14 +354,14 @@ class Policy:
         cand = torch.tensor([c + [self.pad_id] * (width - len(c)) for c in flat], dtype=torch.long, device=self.device)
         cmask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in flat], dtype=torch.long,
                              device=self.device)
-        if scoring == "packed":
+        if batching == "packed":
             lp, hidden = self._packed_logprobs(model, prompts, cand_ids, cand, need_hidden)
-        elif scoring == "cached":
+        elif batching == "cached":
             lp, hidden = self._cached_logprobs(model, prompts, counts, cand, cmask, need_hidden)
         else:
             lp, hidden = self._full_logprobs(model, prompts, counts, cand, cmask, need_hidden)
         lp = lp * cmask
-        seq = lp.sum(1) / cmask.sum(1) if self.config.choose_score == "mean" else lp.sum(1)
+        seq = lp.sum(1) / cmask.sum(1) if self.config.candidate_score == "mean" else lp.sum(1)
         return list(seq.split(counts)), list(lp.split(counts)), hidden
 
     def _packed_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],

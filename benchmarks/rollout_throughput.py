@@ -81,17 +81,17 @@ def main() -> None:
         prompts = [s.prompt_ids for s in act_steps]
         cands = [s.candidates for s in act_steps]
         with torch.no_grad():
-            full = torch.cat(policy.candidate_scores(prompts, cands, scoring="full")[0])
+            full = torch.cat(policy.candidate_scores(prompts, cands, batching="full")[0])
             for path in ("cached", "packed"):
-                diff = float((full - torch.cat(policy.candidate_scores(prompts, cands, scoring=path)[0])).abs().max())
+                diff = float((full - torch.cat(policy.candidate_scores(prompts, cands, batching=path)[0])).abs().max())
                 assert diff < 1e-4, f"{path} and full scoring disagree by {diff}"
-            t_act = {path: best_of(args.repeats, lambda path=path: policy.candidate_scores(prompts, cands, scoring=path))
+            t_act = {path: best_of(args.repeats, lambda path=path: policy.candidate_scores(prompts, cands, batching=path))
                      for path in ("full", "cached", "packed")}
 
         def fwd_bwd(path: str) -> None:
             policy.model.zero_grad()
             s = policy.candidate_scores([x.prompt_ids for x in train_steps], [x.candidates for x in train_steps],
-                                        scoring=path)[0]
+                                        batching=path)[0]
             torch.cat(s).sum().backward()
 
         t_train = {path: best_of(args.repeats, lambda path=path: fwd_bwd(path)) for path in ("full", "cached", "packed")}

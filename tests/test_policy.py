@@ -1,4 +1,4 @@
-"""The policy: tiny default model, choose-mode scoring (cached == full), acting, generate mode, save/load."""
+"""The policy: tiny default model, choose-mode scoring (packed == cached == full), acting, generate mode, save/load."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, att
     try:
         for scoring in ("full", "cached", "packed"):
             policy.model.zero_grad()
-            s, tok, hidden = policy.candidate_scores(prompts, CANDS, scoring=scoring, need_hidden=True)
+            s, tok, hidden = policy.candidate_scores(prompts, CANDS, batching=scoring, need_hidden=True)
             torch.cat(s).sum().backward()
             scores[scoring], hiddens[scoring] = torch.cat(s).detach(), hidden.detach()
             grads[scoring] = policy.model.model.layers[0].self_attn.q_proj.weight.grad.clone()
@@ -97,8 +97,8 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     assert torch.allclose(counts / 300, probs, atol=0.1)
 
 
-def test_mean_choose_score_is_length_normalised(cache_dir, policy):
-    mean = line_policy(cache_dir, choose_score="mean")
+def test_mean_candidate_score_is_length_normalised(cache_dir, policy):
+    mean = line_policy(cache_dir, candidate_score="mean")
     prompts = _prompts(mean)
     with torch.no_grad():
         sums, tokens, _ = policy.candidate_scores(prompts, CANDS)

@@ -43,7 +43,6 @@ _CONDITIONS = tuple(
 _DIRECTIONS = {(0, -1): "north", (1, 0): "east", (0, 1): "south", (-1, 0): "west",
                (1, -1): "northeast", (1, 1): "southeast", (-1, 1): "southwest", (-1, -1): "northwest"}
 _NEIGHBOURS = tuple(_DIRECTIONS.items())
-_COMPACT_NAMES = {"staircase down": "stairs"}
 STAIRS_DOWN = "staircase down"
 _COMPACT_SKIP = frozenset({"staircase up"})
 """Left out of the compact text: where the hero arrived is never a goal (MiniHack, NetHack descents), and every
@@ -387,7 +386,7 @@ class Renderer:
     def compact_text(entities: list[tuple[str, int, int]], blocked: list[str], explore: str = "") -> str:
         """"stairs 4 east 4 south . jackal adjacent west . blocked north west ." (calibration.md's format)."""
         stairs = next((f"stairs {where(dx, dy)}" for name, dx, dy in entities if name == STAIRS_DOWN), "stairs unseen")
-        others = [f"{_COMPACT_NAMES.get(name, name)} {where(dx, dy)}" for name, dx, dy in entities
+        others = [f"{name} {where(dx, dy)}" for name, dx, dy in entities
                   if name != STAIRS_DOWN and name not in _COMPACT_SKIP][:2]
         parts = [stairs, *([explore] if explore else []), *others,
                  "blocked " + " ".join(blocked) if blocked else "blocked none"]
