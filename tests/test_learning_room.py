@@ -49,7 +49,7 @@ def test_room_5x5_success_and_short_paths(tmp_path):
 
 @pytest.mark.slow
 def test_room_random_5x5_success_and_efficiency(tmp_path):
-    rows = _train("room_random_5x5.yaml", tmp_path, 60_000)
+    rows = _train("room_random_5x5.yaml", tmp_path, 40_000)  # the main job meets it at ~19k env steps
     reached = _first_row(rows, success=(">=", 0.95), efficiency=(">=", 0.8))
     assert reached is not None, rows[-1]
     assert rows[-1]["success"] >= 0.95
