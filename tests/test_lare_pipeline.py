@@ -6,13 +6,11 @@ import copy
 import json
 import logging
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-import torch
 
 import credit
 from agents.trajectory import Episode, Step
@@ -61,13 +59,7 @@ class CoinsEnv(TextEnv):
         return "ok", reward, self.points == 3, self.moves >= 12 and self.points < 3, self._info()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """The decoder's tiny MLP is slower with several threads on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def play(n: int, seed: int = 0) -> list[Episode]:

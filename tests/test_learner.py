@@ -12,11 +12,6 @@ from agents.rollout import Rollout
 from tests._agent_helpers import ENV_ID, line_policy
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("credo_cache")
-
-
 def _steps(policy, n: int = 24, mode_generate: bool = False):
     torch.manual_seed(0)
     rollout = Rollout(policy, PromptBuilder("test", policy.tokenizer, generate=mode_generate), ENV_ID, num_envs=4,

@@ -11,16 +11,6 @@ from credo.config import ConfigError
 from tests._agent_helpers import ENV_ID, line_policy
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("credo_cache")
-
-
-@pytest.fixture(scope="module")
-def policy(cache_dir):
-    return line_policy(cache_dir)
-
-
 def _prompts(policy: Policy) -> list[list[int]]:
     from agents.prompts import PromptBuilder
 

@@ -1,0 +1,33 @@
+"""Fixtures shared by several test modules (a module's own fixture of the same name overrides these)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests._agent_helpers import line_policy
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CREDO_CACHE of the module's own, so the tiny model is built once per module and never shared."""
+    return tmp_path_factory.mktemp("credo_cache")
+
+
+@pytest.fixture(scope="module")
+def policy(cache_dir: Path) -> Any:
+    """The tiny default policy over the line test env."""
+    return line_policy(cache_dir)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small models (LaRe's decoder MLP) run slower with several threads on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
