@@ -355,7 +355,7 @@ class Policy:
         cmask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in flat], dtype=torch.long,
                              device=self.device)
         if batching == "packed":
-            lp, hidden = self._packed_logprobs(model, prompts, cand_ids, cand, need_hidden)
+            lp, hidden = self._packed_logprobs(model, prompts, cand_ids, cand, cmask, need_hidden)
         elif batching == "cached":
             lp, hidden = self._cached_logprobs(model, prompts, counts, cand, cmask, need_hidden)
         else:
@@ -365,7 +365,7 @@ class Policy:
         return list(seq.split(counts)), list(lp.split(counts)), hidden
 
     def _packed_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],
-                         cand: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+                         cand: torch.Tensor, cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
         """One row per prompt: [left pad][prompt][candidate 1]...[candidate k], where each candidate's tokens
         (but the last, which is only predicted) restart their positions after the prompt and a 4D mask lets
         them see the prompt and their own earlier tokens only. One forward pass, no KV cache to copy; its
@@ -402,11 +402,9 @@ class Policy:
                     **_keep_logits(model, keep))
         rows = torch.tensor(pred_row, device=dev)
         cols = torch.tensor(pred_col, device=dev)
-        targets = torch.tensor([t for cs in cand_ids for c in cs for t in c], dtype=torch.long, device=dev)
-        flat_lp = _token_logprobs(out.logits[rows, cols - (total - out.logits.shape[1])], targets)
+        real = cmask.bool()  # candidate tokens in row-major order: the order of pred_row/pred_col
         lp = torch.zeros(cand.shape, dtype=torch.float32, device=dev)
-        lengths = torch.tensor([len(c) for cs in cand_ids for c in cs], device=dev)
-        lp[torch.arange(cand.shape[1], device=dev).unsqueeze(0) < lengths.unsqueeze(1)] = flat_lp
+        lp[real] = _token_logprobs(out.logits[rows, cols - (total - out.logits.shape[1])], cand[real])
         hidden = out.hidden_states[-1][torch.arange(len(prompts), device=dev), total - torch.tensor(
             blocks, device=dev) - 1] if need_hidden else None
         return lp, hidden
