@@ -44,6 +44,8 @@ class TrainConfig(Config):
     grpo_std_norm: bool = Field(True, description="grpo: divide by the group std (False: mean-centring only).")
     num_envs: int = Field(16, ge=1, description="Envs stepped together; one forward pass serves all of them.")
     workers: int = Field(0, ge=0, description="Env worker processes of the vector pool (0: in-process).")
+    overlap_envs: bool = Field(False, description="Act for half of the envs while the other half steps in its "
+                               "workers (needs workers >= 2); hides env time behind model time.")
     group_size: int = Field(1, ge=1, description="Episodes per group sharing task and seed (GRPO/RLOO baselines, "
                             "OPRL pairs, GiGPO anchors).")
     max_episode_steps: int = Field(100, ge=1, description="Episode step cap (the episode is truncated there).")

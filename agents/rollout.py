@@ -53,13 +53,23 @@ def episode_metrics(episode: Episode, final_info: dict[str, Any], optimal_steps:
     return out
 
 
+@dataclass
+class _Batch:
+    """One policy call: the envs it acted for, their prompts and candidates, and the sampled actions."""
+
+    envs: list[int]
+    prompts: list[list[int]]
+    candidates: list[list[str] | None]
+    samples: list[Any]
+
+
 class Rollout:
     """Steps `num_envs` envs in lock-step with batched acting; see the module docstring."""
 
     def __init__(self, policy: Policy, builder: PromptBuilder, env_id: str, *, num_envs: int = 16,
                  group_size: int = 1, seed: int = 0, max_episode_steps: int = 100,
                  env_kwargs: dict[str, Any] | None = None, workers: int = 0, pool: Any = None,
-                 greedy: bool = False) -> None:
+                 greedy: bool = False, overlap: bool = False) -> None:
         if num_envs < 1 or group_size < 1:
             raise ConfigError(f"rollout: num_envs and group_size must be >= 1, got {num_envs}, {group_size}")
         self.policy, self.builder, self.env_id = policy, builder, env_id
@@ -68,6 +78,13 @@ class Rollout:
         self.pool = pool if pool is not None else make_pool(env_id, num_envs, workers=workers,
                                                              env_kwargs=env_kwargs or {})
         self.choose = policy.config.mode == "choose"
+        self.overlap = overlap
+        self._in_flight: tuple[_Batch, Any] | None = None
+        if overlap:
+            worker_of = getattr(self.pool, "worker_of", None)
+            if worker_of is None or getattr(self.pool, "num_workers", 0) < 2:
+                raise ConfigError("overlap_envs needs an env pool with at least 2 worker processes (workers >= 2)")
+            self._halves = [[i for i in range(num_envs) if worker_of(i) % 2 == h] for h in (0, 1)]
         self._pending: deque[tuple[str, int]] = deque()  # (group_id, env seed) of episodes not yet started
         self._groups_started = 0
         self._episodes_started = 0
@@ -108,21 +125,29 @@ class Rollout:
         return ids, (admissible if self.choose else None)
 
     # -- stepping ----------------------------------------------------------------------------------------
-    def step_all(self) -> list[Episode]:
-        """One batched action for every env, one env step each; returns the episodes that just ended."""
-        for i, slot in enumerate(self._slots):
-            if slot is None:
+    def _act(self, envs: list[int]) -> _Batch:
+        """Start episodes where needed, then one batched policy call for the listed envs."""
+        for i in envs:
+            if self._slots[i] is None:
                 self._start(i)
-        slots: list[_Slot] = [s for s in self._slots if s is not None]
+        slots = [self._slots[i] for i in envs]
         prompts, candidates = zip(*(self._prompt(s) for s in slots), strict=True)
         t0 = time.perf_counter()
         samples = self.policy.act(list(prompts), list(candidates) if self.choose else None, greedy=self.greedy)
-        t1 = time.perf_counter()
-        results = self.pool.step({i: s.text for i, s in enumerate(samples)})
-        self.act_seconds += t1 - t0
-        self.env_seconds += time.perf_counter() - t1
+        self.act_seconds += time.perf_counter() - t0
+        return _Batch(envs, list(prompts), list(candidates), samples)
+
+    def _send(self, batch: _Batch) -> Any:
+        return self.pool.step_async({i: s.text for i, s in zip(batch.envs, batch.samples, strict=True)})
+
+    def _record(self, batch: _Batch, ticket: Any) -> list[Episode]:
+        """Wait for the batch's env steps and append them to their episodes; returns the episodes that ended."""
+        t0 = time.perf_counter()
+        results = self.pool.step_wait(ticket)
+        self.env_seconds += time.perf_counter() - t0
         ended: list[Episode] = []
-        for i, (slot, prompt, cands, sample) in enumerate(zip(slots, prompts, candidates, samples, strict=True)):
+        for i, prompt, cands, sample in zip(batch.envs, batch.prompts, batch.candidates, batch.samples, strict=True):
+            slot = self._slots[i]
             obs, reward, term, trunc, info = results[i]
             ep = slot.episode
             penalty = 0.0 if sample.valid else self.policy.config.invalid_penalty
@@ -148,6 +173,23 @@ class Rollout:
                 self._slots[i] = None
         return ended
 
+    def step_all(self) -> list[Episode]:
+        """One batched action for every env, one env step each; returns the episodes that just ended.
+
+        With `overlap`, the envs are two halves held by different workers: the model acts for one half while
+        the other half's actions step in their workers, so one half is always in flight between calls.
+        """
+        if not self.overlap:
+            batch = self._act(list(range(self.num_envs)))
+            return self._record(batch, self._send(batch))
+        ended: list[Episode] = []
+        for half in self._halves:
+            batch = self._act(half)
+            ticket = self._send(batch)
+            if self._in_flight is not None:
+                ended += self._record(*self._in_flight)
+            self._in_flight = (batch, ticket)
+        return ended
     def collect(self, min_steps: int) -> list[Episode]:
         """Step until whole groups holding >= `min_steps` steps have finished; their episodes in start order."""
         ready: list[Episode] = []
@@ -163,4 +205,7 @@ class Rollout:
         return sorted(ready, key=lambda e: e.metrics["start_index"])
 
     def close(self) -> None:
+        if self._in_flight is not None:  # the workers answer before they are told to stop
+            self.pool.step_wait(self._in_flight[1])
+            self._in_flight = None
         self.pool.close()

@@ -170,6 +170,8 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
             metrics = {"loss": total_loss / len(steps), "accuracy": total_acc / len(steps), "epoch": epoch,
                        "samples": len(steps), "wall_time": time.time() - start}
             run.log_metrics(epoch, metrics)
+            progress.console.print(f"epoch {epoch}: loss {metrics['loss']:.3f}, accuracy {metrics['accuracy']:.3f}, "
+                                   f"{metrics['wall_time']:.0f} s")  # a line per epoch, also in logs without a tty
     policy.model.eval()
     policy.save(run.path / POLICY_DIR)
     run.close()

@@ -131,7 +131,7 @@ class Trainer:
         rng = self._load(checkpoint) if checkpoint is not None else None
         self.rollout = Rollout(self.policy, self.builder, c.env, num_envs=c.num_envs, group_size=c.group_size,
                                seed=c.seed, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
-                               workers=c.workers)
+                               workers=c.workers, overlap=c.overlap_envs)
         # a resumed run continues the episode numbering and group seeds where the checkpoint left them
         self.rollout._groups_started = self._groups_started
         self.rollout._episodes_started = self.window.next_index

@@ -2,7 +2,9 @@
 
 Prints ratios against baselines measured in the same run (the machine may be shared, so absolute numbers are
 noisy; each timing is the best of `--repeats`):
-1. batched acting (one forward pass for all envs) vs one env at a time: env steps/s;
+1. batched acting (one forward pass for all envs; in-process, and with two env workers where the model acts
+   for one half of the envs while the other half steps) vs one env at a time: env steps/s, and the same model calls
+   without envs (the most batching can gain: once the model is compute-bound, env steps cannot make it more);
 2. choose-mode scoring, the prompt encoded once for all candidates ('packed': one row with a 4D mask;
    'cached': the prompt's KV cache copied per candidate) vs full prompt+candidate sequences, for acting (no
    grad) and for the training forward+backward; all paths must give the same log-probs;
@@ -63,12 +65,17 @@ def main() -> None:
 
         # 1. batched vs one env at a time
         batched = Rollout(policy, builder, ENV, num_envs=args.envs, env_kwargs=ENV_KWARGS)
+        overlapped = Rollout(policy, builder, ENV, num_envs=args.envs, env_kwargs=ENV_KWARGS, workers=2,
+                             overlap=True)
         single = Rollout(policy, builder, ENV, num_envs=1, env_kwargs=ENV_KWARGS)
-        t_b = best_of(args.repeats, lambda: [batched.step_all() for _ in range(args.steps // args.envs)])
-        t_s = best_of(args.repeats, lambda: [single.step_all() for _ in range(args.steps)])
         n = args.steps // args.envs * args.envs
-        rows.append(("acting env steps/s", f"one env at a time: {args.steps / t_s:.0f}",
-                     f"{args.envs} envs batched: {n / t_b:.0f}", f"{(n / t_b) / (args.steps / t_s):.1f}x"))
+        t_s = best_of(args.repeats, lambda: [single.step_all() for _ in range(args.steps)])
+        for label, rollout in (("in-process", batched), ("2 workers, halves overlapped", overlapped)):
+            rollout.step_all()  # the overlapped rollout's first call fills its pipeline
+            t_b = best_of(args.repeats, lambda r=rollout: [r.step_all() for _ in range(args.steps // args.envs)])
+            rows.append((f"acting env steps/s ({label})", f"one env at a time: {args.steps / t_s:.0f}",
+                         f"{args.envs} envs batched: {n / t_b:.0f}", f"{(n / t_b) / (args.steps / t_s):.1f}x"))
+        overlapped.close()
         batched.collect(512)
         episodes = batched.collect(256)
         batched.close()
@@ -87,6 +94,11 @@ def main() -> None:
                 assert diff < 1e-4, f"{path} and full scoring disagree by {diff}"
             t_act = {path: best_of(args.repeats, lambda path=path: policy.candidate_scores(prompts, cands, batching=path))
                      for path in ("full", "cached", "packed")}
+        # the model alone, no env: what batching can gain at most once env stepping costs nothing
+        t_one = best_of(args.repeats, lambda: [policy.act([p], [c]) for p, c in zip(prompts, cands, strict=True)])
+        t_all = best_of(args.repeats, lambda: policy.act(prompts, cands))
+        rows.append((f"acting model calls alone ({len(prompts)} prompts)", f"one at a time: {1e3 * t_one:.1f} ms",
+                     f"batched: {1e3 * t_all:.1f} ms", f"{t_one / t_all:.1f}x (bound on the rows above)"))
 
         def fwd_bwd(path: str) -> None:
             policy.model.zero_grad()

@@ -6,6 +6,10 @@ pool through a pipe. Both pools have the same interface:
 
     pool.reset(i, seed=None, options=None) -> (obs, info)
     pool.step({i: action, ...}) -> {i: (obs, reward, terminated, truncated, info), ...}
+    pool.step_async({i: action, ...}) -> ticket;  pool.step_wait(ticket) -> the same results
+
+`step_async` lets envs step in their workers while the caller does something else (the model acting for the
+envs of other workers); a worker holds at most one step in flight.
 
 Only the listed envs step, and each worker gets all of its envs' actions in one round trip, so envs in
 different workers step in parallel. Why a thin pool and not `gymnasium.vector`: a rollout steps only the envs
@@ -22,7 +26,7 @@ import multiprocessing as mp
 import traceback
 from collections import defaultdict
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 
@@ -57,6 +61,15 @@ class EnvPool:
         raise NotImplementedError
 
     def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
+        return self.step_wait(self.step_async(actions))
+
+    def step_async(self, actions: dict[int, str]) -> Any:
+        """Start stepping the listed envs; returns a ticket for `step_wait`. Envs in other workers may be
+        stepped (or reset) meanwhile, which is what lets the model act for some envs while others step."""
+        raise NotImplementedError
+
+    def step_wait(self, ticket: Any) -> dict[int, StepResult]:
+        """The results of the `step_async` call that returned `ticket`."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -80,10 +93,13 @@ class InProcessPool(EnvPool):
         self._check_index(i)
         return self.envs[i].reset(seed=seed, options=options)
 
-    def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
+    def step_async(self, actions: dict[int, str]) -> dict[int, str]:
         for i in actions:
             self._check_index(i)
-        return {i: self.envs[i].step(a) for i, a in actions.items()}
+        return dict(actions)  # nothing runs in the background here: the envs step in `step_wait`
+
+    def step_wait(self, ticket: dict[int, str]) -> dict[int, StepResult]:
+        return {i: self.envs[i].step(a) for i, a in ticket.items()}
 
     def close(self) -> None:
         for env in self.envs:
@@ -155,6 +171,16 @@ class _Worker:
         self.conn.close()
 
 
+class _Ticket(NamedTuple):
+    """A step in flight: the env ids asked for, their actions by worker, which sends went through, and the
+    results already known (envs waiting for a reset after a crash)."""
+
+    actions: list[int]
+    by_worker: dict[int, dict[int, str]]
+    sent: dict[int, bool]
+    results: dict[int, StepResult]
+
+
 class SubprocessPool(EnvPool):
     """Envs spread over subprocess workers (env `i` in worker `i % workers`); dead workers are restarted.
 
@@ -170,6 +196,7 @@ class SubprocessPool(EnvPool):
         for worker in self._workers:  # all start in parallel; then each says whether its envs were made
             self._handshake(worker)
         self._needs_reset: set[int] = set()
+        self._busy: set[int] = set()  # workers with a step in flight
         self.restarts = 0
         """How many times a crashed worker was restarted (for logs and metrics)."""
 
@@ -200,6 +227,8 @@ class SubprocessPool(EnvPool):
     def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         self._check_index(i)
         w, local = self._local(i)
+        if w in self._busy:
+            raise RuntimeError(f"env {i} cannot reset: its worker {w} has a step in flight")
         for _ in range(2):  # one restart is allowed: the crash may have been the previous episode's
             reply = self._workers[w].recv() if self._workers[w].send(("reset", local, seed, options)) else None
             if reply is not None:
@@ -210,7 +239,11 @@ class SubprocessPool(EnvPool):
             self._restart(w)
         raise RuntimeError(f"env {i} of {self.spec.id} crashed its worker twice in a row on reset")
 
-    def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
+    def worker_of(self, i: int) -> int:
+        """The worker that holds env `i`."""
+        return self._local(i)[0]
+
+    def step_async(self, actions: dict[int, str]) -> _Ticket:
         results: dict[int, StepResult] = {}
         by_worker: dict[int, dict[int, str]] = defaultdict(dict)
         for i, action in actions.items():
@@ -220,9 +253,18 @@ class SubprocessPool(EnvPool):
             else:
                 w, local = self._local(i)
                 by_worker[w][local] = action
+        busy = sorted(self._busy & by_worker.keys())
+        if busy:
+            raise RuntimeError(f"env workers {busy} already have a step in flight; wait for it first")
+        self._busy.update(by_worker)
         sent = {w: self._workers[w].send(("step", acts)) for w, acts in by_worker.items()}
+        return _Ticket(list(actions), dict(by_worker), sent, results)
+
+    def step_wait(self, ticket: _Ticket) -> dict[int, StepResult]:
+        actions, by_worker, sent, results = ticket
         errors = []
         for w, acts in by_worker.items():  # every reply is read before anything is raised: pipes stay in sync
+            self._busy.discard(w)
             reply = self._workers[w].recv() if sent[w] else None
             if reply is None:
                 self._restart(w)

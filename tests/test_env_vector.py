@@ -88,6 +88,25 @@ def test_only_listed_envs_step_and_envs_live_in_two_workers(sub_pool):
     assert pids[0] == pids[2] != pids[1] == pids[3] != os.getpid()
 
 
+def test_step_async_steps_one_worker_while_the_other_is_free(sub_pool):
+    local = make_pool(ENV_ID, 4)
+    for pool in (sub_pool, local):
+        for i in range(4):
+            pool.reset(i, seed=20 + i)
+    ticket = sub_pool.step_async({0: "add 1", 2: "add 2"})  # both in worker 0
+    assert sub_pool.reset(1, seed=7)[0] == local.reset(1, seed=7)[0]  # worker 1 is free meanwhile
+    assert sub_pool.step({3: "add 1"})[3][0] == local.step({3: "add 1"})[3][0]
+    with pytest.raises(RuntimeError, match=r"workers \[0\] already have a step in flight"):
+        sub_pool.step_async({2: "add 1"})
+    with pytest.raises(RuntimeError, match="its worker 0 has a step in flight"):
+        sub_pool.reset(0, seed=1)
+    out = sub_pool.step_wait(ticket)
+    assert list(out) == [0, 2]
+    assert [r[0] for r in out.values()] == [r[0] for r in local.step({0: "add 1", 2: "add 2"}).values()]
+    assert sub_pool.step({0: "add 1"})[0][0] == local.step({0: "add 1"})[0][0]  # worker 0 is free again
+    local.close()
+
+
 @pytest.mark.parametrize("how", ["exit", "kill"])
 def test_crashed_worker_is_restarted_and_its_envs_truncated(how):
     with make_pool(ENV_ID, 4, workers=2) as pool:

@@ -35,10 +35,15 @@ def test_groups_batching_and_step_records(policy):
     assert sum(e.length for e in episodes) >= 60
     assert counting.calls and set(counting.calls) == {6}  # every call serves all six envs at once
     assert len(counting.calls) * 6 == rollout.env_steps
+    _assert_replays(episodes, builder, policy, group_size=3)
+
+
+def _assert_replays(episodes: list, builder: PromptBuilder, policy: Policy, group_size: int) -> None:
+    """Whole groups in start order, and every step as the env and the prompt builder would make it again."""
     groups: dict[str, list] = {}
     for e in episodes:
         groups.setdefault(e.group_id, []).append(e)
-    assert all(len(g) == 3 for g in groups.values())  # only whole groups are returned
+    assert all(len(g) == group_size for g in groups.values())  # only whole groups are returned
     assert all(len({e.seed for e in g}) == 1 for g in groups.values())
     assert len({g[0].seed for g in groups.values()}) == len(groups)  # a new seed per group
     starts = [e.metrics["start_index"] for e in episodes]
@@ -66,6 +71,23 @@ def test_groups_batching_and_step_records(policy):
     steps = [s for e in episodes[:3] for s in e.steps]
     assert torch.allclose(policy.action_logprobs(steps).detach(), torch.tensor([s.logprob for s in steps]),
                           atol=1e-5)
+
+
+def test_overlapped_halves_act_while_the_other_half_steps(policy):
+    torch.manual_seed(0)
+    counting = CountingPolicy(policy)
+    builder = PromptBuilder("test", policy.tokenizer)
+    rollout = Rollout(counting, builder, ENV_ID, num_envs=4, group_size=2, seed=3, max_episode_steps=12,
+                      workers=2, overlap=True)
+    assert rollout._halves == [[0, 2], [1, 3]]  # each half in its own worker
+    collected = [rollout.collect(40), rollout.collect(20)]
+    rollout.close()
+    assert set(counting.calls) == {2}  # every call serves one half
+    assert rollout.env_steps == 2 * len(counting.calls) - 2  # the last half is still in flight
+    for episodes in collected:
+        _assert_replays(episodes, builder, policy, group_size=2)
+    with pytest.raises(ConfigError, match="workers >= 2"):
+        Rollout(policy, builder, ENV_ID, num_envs=4, overlap=True)
 
 
 def test_in_flight_episodes_carry_over_between_collects(policy):
