@@ -11,6 +11,7 @@ its prompts short (calibration.md: <= 16 tokens for the Room tasks).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,8 @@ class PromptBuilder:
         self.generate = generate
         self.use_chat = bool(config.use_chat_template and tokenizer is not None
                              and getattr(tokenizer, "chat_template", None))
+        # prompts recur (a group's members start alike; small worlds revisit states): encode each text once
+        self._encode = functools.lru_cache(maxsize=4096)(self._encode_text)
 
     @staticmethod
     def _check(t: Template) -> None:
@@ -111,13 +114,15 @@ class PromptBuilder:
         """Prompt token ids: the rendered text, through the chat template when the tokenizer has one."""
         if self.tokenizer is None:
             raise ValueError("PromptBuilder.build needs a tokenizer")
-        text = self.render(instruction, history, observation, admissible)
+        return list(self._encode(self.render(instruction, history, observation, admissible)))
+
+    def _encode_text(self, text: str) -> tuple[int, ...]:
         if self.use_chat:
             ids = self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=True,
                                                      add_generation_prompt=True)
             if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # BatchEncoding in some versions
                 ids = ids["input_ids"]
-            return list(ids)
+            return tuple(ids)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         bos = self.tokenizer.bos_token_id
-        return ([bos] if bos is not None else []) + list(ids)
+        return ((bos,) if bos is not None else ()) + tuple(ids)

@@ -40,8 +40,11 @@ def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, attn):
     prompts = _prompts(policy)  # prompts of different lengths, candidates of 2 and 3 tokens
-    grads, scores, hiddens = {}, {}, {}
+    prompts[1] = prompts[1] * 3  # one long prompt: packing puts the two short ones in one row
+    grads, scores, hiddens, rows = {}, {}, {}, {}
     policy.model.config._attn_implementation = attn  # packed scoring builds a boolean or an additive 4D mask
+    hook = policy.model.register_forward_pre_hook(  # the first call of each path: how many rows it ran
+        lambda _m, _a, kw: rows.setdefault(scoring, kw["input_ids"].shape[0]) and None, with_kwargs=True)
     try:
         for scoring in ("full", "cached", "packed"):
             policy.model.zero_grad()
@@ -51,6 +54,8 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, att
             grads[scoring] = policy.model.model.layers[0].self_attn.q_proj.weight.grad.clone()
     finally:
         policy.model.config._attn_implementation = "sdpa"
+        hook.remove()
+    assert rows["cached"] == 3 and rows["packed"] == 2  # the two short prompts share a row
     for scoring in ("cached", "packed"):
         assert torch.allclose(scores[scoring], scores["full"], atol=1e-5), scoring
         assert torch.allclose(hiddens[scoring], hiddens["full"], atol=1e-5), scoring
