@@ -1,4 +1,4 @@
-"""Rollout and learner throughput of the tiny default model on MiniHack Room-5x5 (compact text), CPU.
+"""Rollout and learner throughput of the tiny default model on a text env (MiniHack Room-5x5 by default), CPU.
 
 Prints ratios against baselines measured in the same run (the machine may be shared, so absolute numbers are
 noisy; each timing is the best of `--repeats`):
@@ -11,12 +11,13 @@ noisy; each timing is the best of `--repeats`):
 3. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
 4. peak memory (max RSS; GPU peak when on CUDA).
 
-    python benchmarks/rollout_throughput.py [--envs 16] [--steps 480] [--repeats 3]
+    python benchmarks/rollout_throughput.py [--env ID] [--envs 16] [--steps 480] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import tempfile
 import time
@@ -27,8 +28,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-ENV = "credo/MiniHack-Room-5x5-v0"
-ENV_KWARGS = {"compact": True}
+ROOM = "credo/MiniHack-Room-5x5-v0"
 
 
 def best_of(repeats: int, fn) -> float:
@@ -42,6 +42,7 @@ def best_of(repeats: int, fn) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default=ROOM, help="env id (NetHack-family envs use compact text)")
     ap.add_argument("--envs", type=int, default=16)
     ap.add_argument("--steps", type=int, default=480, help="env steps per acting measurement")
     ap.add_argument("--repeats", type=int, default=3)
@@ -50,6 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    import envs
     from agents.config import TrainConfig
     from agents.learner import Learner
     from agents.policy import Policy, PolicyConfig
@@ -57,24 +59,31 @@ def main() -> None:
     from agents.rollout import Rollout
     from agents.trainer import Trainer
 
-    policy = Policy.from_config(PolicyConfig(), [ENV], ENV_KWARGS)
-    builder = PromptBuilder("minihack", policy.tokenizer)
+    family = envs.card(args.env).family
+    env, env_kwargs = args.env, ({"compact": True} if family in ("minihack", "nethack") else {})
+    policy = Policy.from_config(PolicyConfig(), [env], env_kwargs)
+    builder = PromptBuilder(family, policy.tokenizer)
     rows: list[tuple[str, str, str, str]] = []
     with Progress(transient=True) as progress:
         task = progress.add_task("benchmarks", total=4)
 
         # 1. batched vs one env at a time
-        batched = Rollout(policy, builder, ENV, num_envs=args.envs, env_kwargs=ENV_KWARGS)
-        overlapped = Rollout(policy, builder, ENV, num_envs=args.envs, env_kwargs=ENV_KWARGS, workers=2,
+        batched = Rollout(policy, builder, env, num_envs=args.envs, env_kwargs=env_kwargs)
+        overlapped = Rollout(policy, builder, env, num_envs=args.envs, env_kwargs=env_kwargs, workers=2,
                              overlap=True)
-        single = Rollout(policy, builder, ENV, num_envs=1, env_kwargs=ENV_KWARGS)
-        n = args.steps // args.envs * args.envs
-        t_s = best_of(args.repeats, lambda: [single.step_all() for _ in range(args.steps)])
-        for label, rollout in (("in-process", batched), ("2 workers, halves overlapped", overlapped)):
-            rollout.step_all()  # the overlapped rollout's first call fills its pipeline
-            t_b = best_of(args.repeats, lambda r=rollout: [r.step_all() for _ in range(args.steps // args.envs)])
-            rows.append((f"acting env steps/s ({label})", f"one env at a time: {args.steps / t_s:.0f}",
-                         f"{args.envs} envs batched: {n / t_b:.0f}", f"{(n / t_b) / (args.steps / t_s):.1f}x"))
+        single = Rollout(policy, builder, env, num_envs=1, env_kwargs=env_kwargs)
+        overlapped.step_all()  # its first call fills the pipeline
+        rollouts = {"one env": single, "in-process": batched, "2 workers, halves overlapped": overlapped}
+        rate = dict.fromkeys(rollouts, 0.0)
+        for _ in range(args.repeats):  # interleaved, so that a change of machine load hits every variant alike
+            for label, rollout in rollouts.items():
+                before, t0 = rollout.env_steps, time.perf_counter()
+                for _ in range(args.steps // rollout.num_envs):
+                    rollout.step_all()
+                rate[label] = max(rate[label], (rollout.env_steps - before) / (time.perf_counter() - t0))
+        for label in ("in-process", "2 workers, halves overlapped"):
+            rows.append((f"acting env steps/s ({label})", f"one env at a time: {rate['one env']:.0f}",
+                         f"{args.envs} envs batched: {rate[label]:.0f}", f"{rate[label] / rate['one env']:.1f}x"))
         overlapped.close()
         batched.collect(512)
         episodes = batched.collect(256)
@@ -108,9 +117,10 @@ def main() -> None:
 
         t_train = {path: best_of(args.repeats, lambda path=path: fwd_bwd(path)) for path in ("full", "cached", "packed")}
         policy.model.zero_grad()
-        for label, times, n_prompts in (("acting", t_act, len(prompts)), ("fwd+bwd", t_train, len(train_steps))):
+        for label, times, chosen in (("acting", t_act, act_steps), ("fwd+bwd", t_train, train_steps)):
+            n_prompts, n_cands = len(chosen), float(np.mean([len(x.candidates) for x in chosen]))
             for path in ("cached", "packed"):
-                rows.append((f"choose scoring, {label} ({n_prompts} prompts x 8): full vs {path}",
+                rows.append((f"choose scoring, {label} ({n_prompts} prompts, {n_cands:.1f} candidates each): full vs {path}",
                              f"full: {1e3 * times['full']:.1f} ms", f"{path}: {1e3 * times[path]:.1f} ms",
                              f"{times['full'] / times[path]:.1f}x"))
         progress.advance(task)
@@ -125,18 +135,19 @@ def main() -> None:
 
         # 3b. end-to-end training
         with tempfile.TemporaryDirectory() as root:
-            cfg = TrainConfig.from_yaml("configs/room_5x5.yaml", [
+            cfg = TrainConfig.from_yaml("configs/room_5x5.yaml", [  # its learner settings, on --env
+                f"env={env}", f"env_kwargs={json.dumps(env_kwargs)}",
                 f"runs_root={root}", "progress=false", "eval_episodes=0", "max_minutes=null",
                 f"total_env_steps={args.train_steps}", f"torch_threads={args.threads}"])
             summary = Trainer(cfg).train()
-        rows.append(("end-to-end training (Room-5x5)", f"{summary['env_steps']} env steps",
+        rows.append((f"end-to-end training ({env.split('/')[-1]})", f"{summary['env_steps']} env steps",
                      f"{summary['wall_time']:.1f} s", f"{summary['env_steps'] / summary['wall_time']:.0f} env steps/s"))
         progress.advance(task)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu = f", GPU peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if torch.cuda.is_available() else ""
     rows.append(("peak memory", f"max RSS {peak:.0f} MiB{gpu}", "", ""))
-    table = Table(title=f"rollout/learner throughput (tiny model, {ENV}, {args.threads} thread(s))")
+    table = Table(title=f"rollout/learner throughput (tiny model, {env}, {args.threads} thread(s))")
     for col in ("measure", "baseline", "credo", "ratio"):
         table.add_column(col)
     for row in rows:
