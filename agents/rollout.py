@@ -5,6 +5,9 @@ and the credit modules (OPRL pairs, GiGPO anchors) need. Envs pull the next epis
 of group members; `collect(min_steps)` returns only whole groups, and episodes still in flight carry over
 to the next call (their steps keep the log-probs of the policy that acted, which is what PPO's ratio needs).
 
+With `overlap=True` (env workers >= 2) the envs form two halves held by different workers, and the model acts
+for one half while the other half steps: env time hides behind model time when env steps are slow.
+
 Every episode records `start_index` (its start order) in `Episode.metrics`: success windows must be taken by
 start order, because short (successful) episodes finish first and a "last N finished" window reads high
 early on (research/calibration.md).
@@ -190,6 +193,7 @@ class Rollout:
                 ended += self._record(*self._in_flight)
             self._in_flight = (batch, ticket)
         return ended
+
     def collect(self, min_steps: int) -> list[Episode]:
         """Step until whole groups holding >= `min_steps` steps have finished; their episodes in start order."""
         ready: list[Episode] = []
