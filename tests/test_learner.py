@@ -21,9 +21,16 @@ def _steps(policy, n: int = 24, mode_generate: bool = False):
     return [s for e in eps for s in e.steps]
 
 
-def test_update_follows_the_advantage_sign(cache_dir):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_update_follows_the_advantage_sign(cache_dir, dtype):
     policy = line_policy(cache_dir)
+    if dtype != "float32":  # half-precision weights (the GPU default), loaded from the tiny model's checkpoint
+        from agents.tiny_model import tiny_model_path
+
+        policy = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype=dtype)
+        assert policy.model.dtype == getattr(torch, dtype)
     steps = _steps(policy)
+    assert all(isinstance(s.logprob, float) and np.isfinite(s.logprob) for s in steps)
     adv = np.array([1.0 if s.action_text == "east" else -1.0 for s in steps])
     assert 0 < (adv > 0).sum() < len(adv)
     with torch.no_grad():
@@ -36,6 +43,7 @@ def test_update_follows_the_advantage_sign(cache_dir):
     assert (after - before)[pos].mean() > 0.05 and (after - before)[neg].mean() < -0.05
     for key in ("policy_loss", "entropy", "approx_kl", "clip_frac", "grad_norm", "learner_tokens_per_s"):
         assert np.isfinite(stats[key]), key
+    assert all(torch.isfinite(p).all() for p in policy.model.parameters())
     assert stats["approx_kl"] > 0 and 0 <= stats["clip_frac"] <= 1 and stats["learner_tokens"] > 0
     with pytest.raises(ValueError, match="advantages"):
         learner.update(steps, adv[:-1])

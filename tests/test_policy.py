@@ -66,6 +66,21 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, att
     assert tok[0].shape[1] == 2 and torch.allclose(s[0], tok[0].sum(1))
 
 
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_bfloat16_weights_score_like_float32_on_every_path(cache_dir, policy, attn):
+    from agents.tiny_model import tiny_model_path
+
+    half = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype="bfloat16")
+    half.model.config._attn_implementation = attn  # eager: the additive mask is made in the weights' dtype
+    prompts = _prompts(half)
+    with torch.no_grad():
+        ref = torch.cat(policy.candidate_scores(prompts, CANDS, batching="full")[0])
+        for batching in ("full", "cached", "packed"):
+            scores = torch.cat(half.candidate_scores(prompts, CANDS, batching=batching)[0])
+            assert scores.dtype == torch.float32  # log-probs are taken in float32 whatever the weights
+            assert torch.allclose(scores, ref, atol=0.1), (batching, (scores - ref).abs().max())
+
+
 def test_act_choose_samples_and_rescoring_matches(policy):
     torch.manual_seed(0)
     prompts = _prompts(policy)
