@@ -41,6 +41,7 @@ class EvalConfig(Config):
     max_episode_steps: int | None = Field(None, ge=1, description="Episode step cap; default: the run's, else "
                                           "100 (the env's own cap applies too).")
     name: str | None = Field(None, description="Output run name for a bare model (default eval-<time>).")
+    torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default).")
 
 
 @dataclass
@@ -221,6 +222,10 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
     from agents.policy import Policy, PolicyConfig
     from agents.prompts import PromptBuilder, PromptConfig
 
+    if config.torch_threads:
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
     run = _open_run(config.target, root) if config.target and config.policy == "model" else None
     run_cfg = run.config() if run else {}
     env_id = config.env or run_cfg.get("env")

@@ -64,13 +64,14 @@ def test_eval_loads_the_policy_of_a_run(tmp_path: Path) -> None:
 
     from agents.policy import Policy, PolicyConfig
 
-    torch.set_num_threads(1)  # tiny model: threads only add contention on a shared machine
+    torch.set_num_threads(2)
     torch.manual_seed(0)
     policy = Policy.from_config(PolicyConfig(), [ENV])
     run = RunDir.create("trained", EvalConfig(env=ENV), root=tmp_path)  # any config naming the env
     run.save_checkpoint(3, lambda d: policy.save(d / "policy"))
-    res, path = evaluate_from_config(EvalConfig(target="trained", episodes=6, greedy=True, num_envs=3),
-                                     root=tmp_path, show_progress=False)
+    res, path = evaluate_from_config(EvalConfig(target="trained", episodes=6, greedy=True, num_envs=3,
+                                                torch_threads=1), root=tmp_path, show_progress=False)
+    assert torch.get_num_threads() == 1  # tiny model: threads only add contention on a shared machine
     assert path.parent == run.path and res.env == ENV and res.episodes == 6 and res.greedy
     assert res.policy == "trained"
 
