@@ -26,6 +26,7 @@ import copy
 import inspect
 import itertools
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -163,10 +164,19 @@ def _with_cache(model: Any, cache: Any) -> dict[str, Any]:
 
 
 def _keep_logits(model: Any, keep: int | torch.Tensor) -> dict[str, Any]:
-    """Ask for the logits of the last `keep` positions, or of the columns in a 1D tensor, only (scoring needs no
-    others: with a real LLM's vocabulary the full [batch, length, vocab] logits would dominate time and memory).
-    Models whose forward has no `logits_to_keep` return all logits."""
+    """Ask for the logits of the last `keep` positions, of the columns in a 1D tensor, or of the positions of a
+    2D boolean mask only (scoring needs no others: with a real LLM's vocabulary the full [batch, length, vocab]
+    logits would dominate time and memory). Models whose forward has no `logits_to_keep` return all logits."""
     return {"logits_to_keep": keep} if "logits_to_keep" in _forward_params(model) else {}
+
+
+def _keeps_masked_logits(model: Any) -> bool:
+    """Whether `logits_to_keep` may be a 2D boolean mask: models whose module slices with transformers'
+    `slice_logits_to_keep` (transformers 5). Packed rows then get logits at exactly the positions that predict
+    candidate tokens, not at the union of those columns over all rows."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return ("logits_to_keep" in _forward_params(model)
+            and hasattr(sys.modules.get(type(base).__module__), "slice_logits_to_keep"))
 
 
 def _attention_kind(model: Any) -> Literal["bool", "additive"] | None:
@@ -417,14 +427,22 @@ class Policy:
         flat = [rc for per_prompt in preds for rc in per_prompt]  # flat candidate-token order, as in `cand`
         pred_rows = torch.tensor([r for r, _ in flat], device=dev)
         pred_cols = torch.tensor([c for _, c in flat], device=dev)
-        keep = torch.unique(pred_cols)  # the logits of these columns only (sorted)
+        if _keeps_masked_logits(model):  # logits at exactly the predicting positions, flattened row-major
+            keep = torch.zeros((n_rows, width), dtype=torch.bool, device=dev)
+            keep[pred_rows, pred_cols] = True
+        else:  # logits at the union of the predicting columns (sorted), in every row
+            keep = torch.unique(pred_cols)
         out = model(input_ids=ids_t, attention_mask=mask, position_ids=pos_t, output_hidden_states=need_hidden,
                     **_keep_logits(model, keep))
-        if out.logits.shape[1] != width:  # logits were kept for `keep` only: find each column's place there
-            pred_cols = torch.searchsorted(keep, pred_cols)
+        if out.logits.dim() == 2:
+            logits = out.logits[(keep.flatten().cumsum(0) - 1)[pred_rows * width + pred_cols]]
+        elif out.logits.shape[1] != width:
+            logits = out.logits[pred_rows, torch.searchsorted(keep, pred_cols)]
+        else:  # the model kept every position
+            logits = out.logits[pred_rows, pred_cols]
         real = cmask.bool()  # candidate tokens in row-major order: the order of `flat`
         lp = torch.zeros(cand.shape, dtype=torch.float32, device=dev)
-        lp[real] = _token_logprobs(out.logits[pred_rows, pred_cols], cand[real])
+        lp[real] = _token_logprobs(logits, cand[real])
         hidden = None
         if need_hidden:
             at = torch.tensor(last, device=dev)

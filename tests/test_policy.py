@@ -37,8 +37,10 @@ def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
     assert cfg.tie_word_embeddings and sum(p.numel() for p in policy.model.parameters()) < 1_000_000
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, attn):
+@pytest.mark.parametrize(("attn", "masked_logits"), [("sdpa", True), ("eager", True), ("sdpa", False)])
+def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, attn, masked_logits, monkeypatch):
+    # masked_logits=False: transformers < 5 keeps logits by columns only, the union over the packed rows
+    monkeypatch.setattr("agents.policy._keeps_masked_logits", lambda _model: masked_logits)
     prompts = _prompts(policy)  # prompts of different lengths, candidates of 2 and 3 tokens
     prompts[1] = prompts[1] * 3  # one long prompt: packing puts the two short ones in one row
     grads, scores, hiddens, rows = {}, {}, {}, {}
