@@ -4,9 +4,9 @@
 log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)` (or its per-token mean with
 `candidate_score=mean`); the action is sampled from `softmax(scores / temperature)` over the candidates. The
 terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer action
-("northeast"). The prompt is encoded once for all its candidates: by default ('packed') one row holds the
-prompt followed by every candidate, each candidate's positions restarting after the prompt and a 4D attention
-mask letting it see only the prompt and itself; 'cached' (for attention kernels without custom masks) copies
+("northeast"). The prompt is encoded once for all its candidates: by default ('packed') a prompt and all its
+candidates form one segment, each candidate's positions restarting after the prompt and a 4D attention mask
+letting it see only the prompt and itself, and segments share rows as long as the longest one; 'cached' (for attention kernels without custom masks) copies
 the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
 gradients flow through them, so the PPO update uses the same path (benchmarks/RESULTS.md).
 
@@ -79,7 +79,8 @@ class PolicyConfig(Config):
         "short commands).")
     candidate_batching: CandidateBatching = Field(
         "packed", description="Choose mode: how candidates are scored (same numbers, different cost). 'packed': "
-        "one row per prompt holding the prompt and all its candidates under a 4D attention mask; 'cached': the "
+        "each prompt with all its candidates as one segment under a 4D attention mask, segments packed into "
+        "rows as long as the longest; 'cached': the "
         "prompt's KV cache copied to every candidate; 'full': every prompt+candidate sequence on its own.")
     device: str = Field("auto", description="'auto' (cuda when available, else cpu), or a torch device string.")
 
@@ -146,9 +147,14 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
+def _base_model(model: Any) -> Any:
+    """The transformers model under a peft (LoRA) wrapper, or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def _forward_params(model: Any) -> frozenset[str]:
     """The keyword arguments the (base) model's forward accepts, looked up once per model class."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _base_model(model)
     params = _FORWARD_PARAMS.get(type(base))
     if params is None:
         params = _FORWARD_PARAMS[type(base)] = frozenset(inspect.signature(base.forward).parameters)
@@ -174,9 +180,8 @@ def _keeps_masked_logits(model: Any) -> bool:
     """Whether `logits_to_keep` may be a 2D boolean mask: models whose module slices with transformers'
     `slice_logits_to_keep` (transformers 5). Packed rows then get logits at exactly the positions that predict
     candidate tokens, not at the union of those columns over all rows."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return ("logits_to_keep" in _forward_params(model)
-            and hasattr(sys.modules.get(type(base).__module__), "slice_logits_to_keep"))
+            and hasattr(sys.modules.get(type(_base_model(model)).__module__), "slice_logits_to_keep"))
 
 
 def _attention_kind(model: Any) -> Literal["bool", "additive"] | None:

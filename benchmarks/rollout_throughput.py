@@ -5,9 +5,10 @@ noisy; each timing is the best of `--repeats`):
 1. batched acting (one forward pass for all envs; in-process, and with two env workers where the model acts
    for one half of the envs while the other half steps) vs one env at a time: env steps/s, and the same model calls
    without envs (the most batching can gain: once the model is compute-bound, env steps cannot make it more);
-2. choose-mode scoring, the prompt encoded once for all candidates ('packed': one row with a 4D mask;
-   'cached': the prompt's KV cache copied per candidate) vs full prompt+candidate sequences, for acting (no
-   grad) and for the training forward+backward; all paths must give the same log-probs;
+2. choose-mode scoring, the prompt encoded once for all candidates ('packed': prompt + candidates as one segment
+   under a 4D mask, segments bin-packed into rows; 'cached': the prompt's KV cache copied per candidate) vs full
+   prompt+candidate sequences, for acting (no grad) and for the training forward+backward; all paths must give
+   the same log-probs;
 3. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
 4. peak memory (max RSS; GPU peak when on CUDA).
 
