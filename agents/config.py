@@ -63,7 +63,8 @@ class TrainConfig(Config):
     eval_episodes: int = Field(0, ge=0, description="Before/after evaluation episodes (0: skip); the summary "
                                "then compares the initial and final policy next to a random policy.")
     torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default). 1 is "
-                                      "fastest for the tiny model, and on a machine shared with other jobs.")
+                                      "safest on a machine shared with other jobs; 2 trains the tiny model ~1.3x "
+                                      "faster on a quiet 2-core one.")
     progress: bool = Field(True, description="Show the rich progress bar and summary table.")
 
     @model_validator(mode="after")

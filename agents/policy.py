@@ -191,6 +191,24 @@ def _attention_kind(model: Any) -> Literal["bool", "additive"] | None:
     return {"sdpa": "bool", "eager": "additive"}.get(impl)
 
 
+def _packed_mask(model: Any, allow: torch.Tensor, pos: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+    """The attention-mask argument for packed rows: `allow` [rows, width, width] made 4D in the kind the model's
+    attention takes. A custom 4D mask replaces the model's own masks, sliding windows included, so windowed layers
+    get `allow` narrowed to keys less than `sliding_window` positions back (Mistral: every layer; models with
+    `layer_types`, e.g. Gemma 2/3 or Qwen2 with `use_sliding_window`, take one mask per layer type)."""
+    config = model.config
+    window = getattr(config, "sliding_window", None)
+    types = set(getattr(config, "layer_types", None) or ["sliding_attention" if window else "full_attention"])
+    masks = {t: allow & ((pos.unsqueeze(2) - pos.unsqueeze(1)) < window) if t == "sliding_attention" and window
+             else allow for t in types}
+    for t, m in masks.items():
+        m = m.unsqueeze(1)
+        if _attention_kind(model) == "additive":
+            m = torch.zeros(m.shape, dtype=model.dtype, device=m.device).masked_fill(~m, torch.finfo(model.dtype).min)
+        masks[t] = m
+    return masks if len(masks) > 1 else next(iter(masks.values()))
+
+
 def _select_rows(cache: Any, rows: torch.Tensor) -> None:
     """Gather the KV cache to one row per candidate. `index_select` rather than `DynamicCache`'s advanced
     indexing: its backward (index_add) is ~2x faster on CPU than index_put with accumulation."""
@@ -426,9 +444,6 @@ class Policy:
         allow = ((idx.unsqueeze(1) >= idx.unsqueeze(0)) & (grp_t.unsqueeze(2) == grp_t.unsqueeze(1))
                  & (grp_t.unsqueeze(1) >= 0) & ((part_t.unsqueeze(1) == 0) | (part_t.unsqueeze(1) == part_t.unsqueeze(2))))
         allow |= torch.eye(width, dtype=torch.bool, device=dev)  # a padding position must attend somewhere
-        mask = allow.unsqueeze(1)
-        if _attention_kind(model) == "additive":
-            mask = torch.zeros(mask.shape, dtype=model.dtype, device=dev).masked_fill(~mask, torch.finfo(model.dtype).min)
         flat = [rc for per_prompt in preds for rc in per_prompt]  # flat candidate-token order, as in `cand`
         pred_rows = torch.tensor([r for r, _ in flat], device=dev)
         pred_cols = torch.tensor([c for _, c in flat], device=dev)
@@ -437,7 +452,7 @@ class Policy:
             keep[pred_rows, pred_cols] = True
         else:  # logits at the union of the predicting columns (sorted), in every row
             keep = torch.unique(pred_cols)
-        out = model(input_ids=ids_t, attention_mask=mask, position_ids=pos_t, output_hidden_states=need_hidden,
+        out = model(input_ids=ids_t, attention_mask=_packed_mask(model, allow, pos_t), position_ids=pos_t, output_hidden_states=need_hidden,
                     **_keep_logits(model, keep))
         if out.logits.dim() == 2:
             logits = out.logits[(keep.flatten().cumsum(0) - 1)[pred_rows * width + pred_cols]]
