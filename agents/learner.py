@@ -8,6 +8,7 @@ Loss, on the action tokens of each step sample only:
   (every action token of the minibatch weighs the same, verl's `token-mean`); KL by the k3 estimator.
 Old log-probs come from the rollout (`Step.logprob`, `Step.token_logprobs`); nothing is recomputed.
 Minibatches are split into micro-batches whose gradients accumulate before one clipped optimizer step.
+Dropout is switched off (as TRL does for RL): the ratio compares against log-probs taken at acting without it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Learner:
     def __init__(self, policy: Policy, config: LearnerConfig | None = None, value_head: bool = False) -> None:
         self.policy = policy
         self.config = config or LearnerConfig()
+        for module in policy.model.modules():  # e.g. GPT-2's 0.1: rho would be noisy from the first minibatch
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
         self.value_head = ValueHead(policy.model.config.hidden_size).to(policy.device) if value_head else None
         params = [p for p in policy.model.parameters() if p.requires_grad]
         if self.value_head is not None:

@@ -83,6 +83,13 @@ class PolicyConfig(Config):
         "rows as long as the longest; 'cached': the "
         "prompt's KV cache copied to every candidate; 'full': every prompt+candidate sequence on its own.")
     device: str = Field("auto", description="'auto' (cuda when available, else cpu), or a torch device string.")
+    attn_implementation: str | None = Field(
+        None, description="Attention kernel the model is loaded with ('sdpa', 'eager', 'flash_attention_2', ...; "
+        "None: transformers' default). Packed scoring needs 'sdpa' or 'eager' (a custom mask); with other kernels "
+        "choose mode scores through the shared-cache path.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory for large models, ~30% more "
+        "compute. Checkpointed layers drop the KV cache, so training forwards of the 'cached' path run as 'full'.")
 
 
 @dataclass
@@ -209,6 +216,13 @@ def _packed_mask(model: Any, allow: torch.Tensor, pos: torch.Tensor) -> torch.Te
     return masks if len(masks) > 1 else next(iter(masks.values()))
 
 
+def _checkpointing(model: Any) -> bool:
+    """Whether this forward will run with gradient checkpointing (enabled, training mode, gradients on)."""
+    base = _base_model(model)
+    return (base.training and torch.is_grad_enabled()
+            and any(getattr(m, "gradient_checkpointing", False) for m in base.modules()))
+
+
 def _select_rows(cache: Any, rows: torch.Tensor) -> None:
     """Gather the KV cache to one row per candidate. `index_select` rather than `DynamicCache`'s advanced
     indexing: its backward (index_add) is ~2x faster on CPU than index_put with accumulation."""
@@ -261,6 +275,12 @@ class Policy:
         self.pad_id = int(tokenizer.pad_token_id)
         self.eos_id = int(tokenizer.eos_token_id)
         self._cand_cache: dict[str, list[int]] = {}
+        if config.gradient_checkpointing:  # non-reentrant: LoRA's frozen inputs need no requires_grad hook
+            base, kwargs = _base_model(model), {"use_reentrant": False}
+            if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
+                base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     # -- building and saving ------------------------------------------------------------------------
     @classmethod
@@ -295,8 +315,9 @@ class Policy:
         device = _resolve_device(config.device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(name)
+            attn = {"attn_implementation": config.attn_implementation} if config.attn_implementation else {}
             with quiet_hf() if Path(name).is_dir() else nullcontext():  # local: no download to follow
-                model = AutoModelForCausalLM.from_pretrained(name, dtype=_resolve_dtype(config.dtype, device))
+                model = AutoModelForCausalLM.from_pretrained(name, dtype=_resolve_dtype(config.dtype, device), **attn)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"policy.model: cannot load {name!r}: {first}") from None
@@ -379,6 +400,8 @@ class Policy:
         batching = batching or self.config.candidate_batching
         if batching == "packed" and _attention_kind(model) is None:
             batching = "cached"  # flash attention takes no custom mask
+        if batching == "cached" and _checkpointing(model):
+            batching = "full"  # checkpointed layers drop the KV cache the cached path builds on
         if any(len(c) == 0 for c in candidates):
             raise ValueError("choose mode: a prompt has no candidate actions")
         cand_ids = [[self.candidate_ids(a) for a in cands] for cands in candidates]

@@ -1,7 +1,8 @@
 """The `credo` command line: one typer app composed from each part's own commands.
 
 Each part of credo owns its commands next to its code (`envs/cli.py`, `agents/cli.py`,
-`llm_judges/cli.py`); this file only puts them together and turns config errors into one line.
+`llm_judges/cli.py`; `credo/config_docs.py` lists every config field); this file only puts them together and
+turns config errors into one line.
 Sub-command modules import heavy libraries (torch, transformers, nle) inside their commands, so
 `credo --help` and `credo envs list` stay fast.
 """
@@ -13,6 +14,7 @@ import sys
 import typer
 
 from agents.cli import register as register_agent_commands
+from credo.config_docs import register as register_config_command
 from envs.cli import register as register_env_commands
 from llm_judges.cli import register as register_judge_commands
 
@@ -26,6 +28,7 @@ cli = typer.Typer(
 register_env_commands(cli)
 register_agent_commands(cli)
 register_judge_commands(cli)
+register_config_command(cli)
 
 
 def app() -> None:

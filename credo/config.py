@@ -3,13 +3,16 @@
 Every config in credo (environments, trainer, credit modules, judges) subclasses `Config`, so that
 - a wrong key or value is a one-line `ConfigError` naming it (never a traceback),
 - `Config.from_yaml(path, overrides=["lr=1e-3", "credit.spa.alpha=0.5"])` works the same everywhere,
-- each field's `description` is its one-line doc: it drives `--help` and the generated docs.
+- each field's `description` is its one-line doc: `credo config` lists every field with it, and
+  docs/config.md is generated from the same listing (`credo config --markdown > docs/config.md`).
 """
 
 from __future__ import annotations
 
+import difflib
+import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,14 +24,50 @@ class ConfigError(ValueError):
     """A config key or value is wrong; the message is one line that names it."""
 
 
-def _one_line(err: ValidationError, source: str) -> str:
+def _one_line(err: ValidationError, source: str, cls: type[BaseModel]) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "<root>"
     extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     got = first.get("input")
     got_txt = "" if first["type"] == "extra_forbidden" or isinstance(got, dict) else f", got {got!r}"
     msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg += _did_you_mean(cls, [str(p) for p in first["loc"]])
     return f"{source}: {where}: {msg}{got_txt}{extra}"
+
+
+def _did_you_mean(cls: type[BaseModel], loc: list[str]) -> str:
+    """' (did you mean 'lora_r'?)' when a known key of the same config is close to the unknown one."""
+    for part in loc[:-1]:  # walk down nested configs; a plain dict field has no known keys
+        field = cls.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return ""
+        cls = field.annotation
+    close = difflib.get_close_matches(loc[-1], list(cls.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(annotation: Any) -> str:
+    """A field's type as a user types it: 'int | None', 'choose | generate'."""
+    if typing.get_origin(annotation) is Literal:
+        return " | ".join(str(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def field_rows(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, description) of every field of a config, nested configs expanded in place:
+    the keys are exactly what YAML files and KEY=VALUE overrides take."""
+    rows = []
+    for name, field in cls.model_fields.items():
+        key = f"{prefix}{name}"
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            rows += field_rows(field.annotation, f"{key}.")
+            continue
+        default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        rows.append((key, _type_name(field.annotation), default, field.description or ""))
+    return rows
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -73,7 +112,7 @@ class Config(BaseModel):
         try:
             return cls.model_validate(merged)
         except ValidationError as err:
-            raise ConfigError(_one_line(err, source)) from None
+            raise ConfigError(_one_line(err, source, cls)) from None
 
     @classmethod
     def from_yaml(cls: type[C], path: str | Path | None, overrides: list[str] | None = None) -> C:

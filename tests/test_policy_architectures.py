@@ -22,6 +22,7 @@ from agents.policy import Policy, PolicyConfig
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.trajectory import Step
+from credo.config import ConfigError
 from tests._agent_helpers import ENV_ID
 
 SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
@@ -140,3 +141,40 @@ def test_chat_template_wraps_the_prompt_of_an_instruct_checkpoint(checkpoints, t
     assert plain == [inst.tokenizer.bos_token_id, *inst.tokenizer(text, add_special_tokens=False)["input_ids"]]
     sample = inst.act([ids], [CANDS[0]])[0]
     assert sample.text in CANDS[0] and np.isfinite(sample.logprob)
+
+
+def test_gradient_checkpointing_and_attention_kernel_options(checkpoints):
+    """`gradient_checkpointing` drops the KV cache inside checkpointed layers, so a training forward of the cached
+    path runs as full scoring: same scores and gradients as without checkpointing. `attn_implementation` picks the
+    kernel at load; a kernel transformers does not know is a one-line config error."""
+    plain = _load(checkpoints["qwen2"], attn_implementation="eager")
+    ckpt = _load(checkpoints["qwen2"], attn_implementation="eager", gradient_checkpointing=True,
+                 candidate_batching="cached")
+    assert plain.model.config._attn_implementation == "eager"
+    prompts = _prompts(plain)
+    out = {}
+    for name, p in (("plain", plain), ("checkpointed", ckpt)):
+        p.model.train()
+        p.model.zero_grad()
+        s = torch.cat(p.candidate_scores(prompts, CANDS)[0])
+        s.sum().backward()
+        out[name] = (s.detach(), p.model.model.layers[0].self_attn.q_proj.weight.grad.clone())
+    assert torch.allclose(out["plain"][0], out["checkpointed"][0], atol=1e-5)
+    assert torch.allclose(out["plain"][1], out["checkpointed"][1], atol=1e-5)
+    with pytest.raises(ConfigError, match="policy.model: cannot load") as err:
+        _load(checkpoints["qwen2"], attn_implementation="no_such_kernel")
+    assert "\n" not in str(err.value)
+
+
+def test_learner_switches_dropout_off(checkpoints):
+    """GPT-2 ships with dropout 0.1: left on, the PPO ratio against the acting log-probs is noise from the start."""
+    p = _load(checkpoints["gpt2"])
+    steps = [Step("e", "g", 0, "", q, [], c[0], 0.0, candidates=c)
+             for q, c in zip(_prompts(p), CANDS, strict=True)]
+    p.model.train()
+    with torch.no_grad():
+        assert not torch.allclose(p.action_logprobs(steps), p.action_logprobs(steps))
+    Learner(p)
+    p.model.train()
+    with torch.no_grad():
+        assert torch.allclose(p.action_logprobs(steps), p.action_logprobs(steps))
