@@ -277,10 +277,13 @@ class Policy:
         self._cand_cache: dict[str, list[int]] = {}
         if config.gradient_checkpointing:  # non-reentrant: LoRA's frozen inputs need no requires_grad hook
             base, kwargs = _base_model(model), {"use_reentrant": False}
-            if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
-                base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-            else:
-                base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            try:
+                if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
+                    base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+                else:
+                    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            except ValueError as err:  # the architecture does not support it
+                raise ConfigError(f"policy.gradient_checkpointing: {str(err).strip().splitlines()[0]}") from None
 
     # -- building and saving ------------------------------------------------------------------------
     @classmethod
@@ -318,7 +321,7 @@ class Policy:
             attn = {"attn_implementation": config.attn_implementation} if config.attn_implementation else {}
             with quiet_hf() if Path(name).is_dir() else nullcontext():  # local: no download to follow
                 model = AutoModelForCausalLM.from_pretrained(name, dtype=_resolve_dtype(config.dtype, device), **attn)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, ImportError) as err:  # ImportError: an attention kernel not installed
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"policy.model: cannot load {name!r}: {first}") from None
         return model.to(device), tokenizer
