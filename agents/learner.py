@@ -6,7 +6,8 @@ Loss, on the action tokens of each step sample only:
   is one unit, so the mean runs over steps; KL to the reference is exact over the candidates.
 - generate mode: rho per action token against the token log-probs recorded at acting, token-mean aggregation
   (every action token of the minibatch weighs the same, verl's `token-mean`); KL by the k3 estimator.
-Old log-probs come from the rollout (`Step.logprob`, `Step.token_logprobs`); nothing is recomputed.
+Old log-probs come from the rollout (`Step.logprob`, `Step.token_logprobs`); nothing is recomputed. The KL
+reference (agents/reference.py) scores each step once per update.
 Minibatches are split into micro-batches whose gradients accumulate before one clipped optimizer step.
 Dropout is switched off (as TRL does for RL): the ratio compares against log-probs taken at acting without it.
 """
@@ -22,6 +23,7 @@ import torch
 from pydantic import Field
 
 from agents.policy import ActionEval, Policy
+from agents.reference import Reference
 from agents.trajectory import Step
 from credo.config import Config
 
@@ -38,7 +40,7 @@ class LearnerConfig(Config):
     clip: float = Field(0.2, gt=0, description="PPO clip range epsilon.")
     entropy_coef: float = Field(0.01, ge=0, description="Entropy bonus coefficient.")
     kl_coef: float = Field(0.0, ge=0, description="KL(pi || pi_ref) penalty to the initial policy; 0 disables "
-                           "it (and no reference copy is kept).")
+                           "it. The reference is a frozen copy of the model, or of the adapters only with LoRA.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     value_coef: float = Field(0.5, ge=0, description="Value-loss coefficient (gae only).")
 
@@ -70,11 +72,7 @@ class Learner:
         if self.value_head is not None:
             params += list(self.value_head.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
-        self.ref_model = None
-        if self.config.kl_coef > 0:
-            self.ref_model = policy.copy_model().eval()
-            for p in self.ref_model.parameters():
-                p.requires_grad_(False)
+        self.reference = Reference(policy) if self.config.kl_coef > 0 else None
 
     # -- critic -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -89,22 +87,21 @@ class Learner:
         return np.concatenate(out) if out else np.zeros(0)
 
     # -- the update -----------------------------------------------------------------------------------------
-    def _kl(self, steps: Sequence[Step], ev: ActionEval) -> torch.Tensor:
-        """Per-step KL(pi || pi_ref) (choose: exact over candidates; generate: k3 summed over tokens)."""
-        with torch.no_grad():
-            ref = self.policy.evaluate(steps, model=self.ref_model)
+    def _kl(self, ev: ActionEval, ref: list[torch.Tensor]) -> torch.Tensor:
+        """Per-step KL(pi || pi_ref) (choose: exact over candidates; generate: k3 summed over tokens); `ref` holds
+        the reference's candidate scores or token log-probs of the same steps (`Reference.per_step`)."""
         if "candidate_scores" in ev.extra:
             t = self.policy.config.temperature
             kls = []
-            for sc, rsc in zip(ev.extra["candidate_scores"], ref.extra["candidate_scores"], strict=True):
+            for sc, rsc in zip(ev.extra["candidate_scores"], ref, strict=True):
                 logp, logq = torch.log_softmax(sc / t, 0), torch.log_softmax(rsc / t, 0)
                 kls.append((logp.exp() * (logp - logq)).sum())
             return torch.stack(kls)
         return torch.stack([(torch.exp(r - lp) - (r - lp) - 1).sum()
-                            for lp, r in zip(ev.token_logprobs, ref.token_logprobs, strict=True)])
+                            for lp, r in zip(ev.token_logprobs, ref, strict=True)])
 
     def _loss(self, steps: Sequence[Step], adv: torch.Tensor, targets: torch.Tensor | None,
-              denom: float) -> tuple[torch.Tensor, dict[str, float]]:
+              denom: float, ref: list[torch.Tensor] | None) -> tuple[torch.Tensor, dict[str, float]]:
         """Summed (not averaged) loss terms of a micro-batch divided by the minibatch's unit count `denom`."""
         c = self.config
         ev = self.policy.evaluate(steps, need_hidden=self.value_head is not None)
@@ -125,8 +122,8 @@ class Learner:
             stats = {"policy_loss": float(pg.sum()), "entropy": float((ev.entropy * n_units).sum()),
                      "approx_kl": float(((ratio - 1) - log_ratio).sum()),
                      "clip_frac": float(((ratio - 1).abs() > c.clip).float().sum())}
-        if self.ref_model is not None:
-            kl = self._kl(steps, ev)
+        if ref is not None:
+            kl = self._kl(ev, ref)
             loss = loss + c.kl_coef * kl.sum() / denom
             stats["kl_ref"] = float(kl.detach().sum())
         if self.value_head is not None and targets is not None:
@@ -143,6 +140,7 @@ class Learner:
         if len(steps) != len(advantages):
             raise ValueError(f"update: {len(steps)} steps but {len(advantages)} advantages")
         c = self.config
+        ref = self.reference.per_step(steps, c.micro_batch_size) if self.reference is not None else None
         self.policy.model.train()
         dev = self.policy.device
         adv_all = torch.as_tensor(np.asarray(advantages, dtype=np.float32), device=dev)
@@ -163,7 +161,7 @@ class Learner:
                     idx = mb[mc_start:mc_start + c.micro_batch_size]
                     micro = [steps[i] for i in idx]
                     loss, stats = self._loss(micro, adv_all[idx], tgt_all[idx] if tgt_all is not None else None,
-                                             max(denom, 1.0))
+                                             max(denom, 1.0), [ref[i] for i in idx] if ref is not None else None)
                     loss.backward()
                     for k, v in stats.items():
                         totals[k] = totals.get(k, 0.0) + v
@@ -189,13 +187,13 @@ class Learner:
         state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
         if self.value_head is not None:
             state["value_head"] = self.value_head.state_dict()
-        if self.ref_model is not None:
-            state["ref_model"] = self.ref_model.state_dict()
+        if self.reference is not None:
+            state["ref_model"] = self.reference.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.value_head is not None and "value_head" in state:
             self.value_head.load_state_dict(state["value_head"])
-        if self.ref_model is not None and "ref_model" in state:
-            self.ref_model.load_state_dict(state["ref_model"])
+        if self.reference is not None and "ref_model" in state:
+            self.reference.load_state_dict(state["ref_model"])

@@ -351,8 +351,9 @@ class Policy:
         """Weights (LoRA: the adapters only), tokenizer and policy.yaml, loadable by `Policy.load`."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        with quiet_hf():
-            self.model.save_pretrained(folder)
+        with quiet_hf():  # LoRA: the acting adapter only (a learner's frozen reference adapter stays out)
+            adapters = {"selected_adapters": [self.model.active_adapter]} if hasattr(self.model, "peft_config") else {}
+            self.model.save_pretrained(folder, **adapters)
         self.tokenizer.save_pretrained(folder)
         (folder / POLICY_FILE).write_text(yaml.safe_dump(
             {"config": self.config.model_dump(mode="json"), "base": self.base}, sort_keys=False))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from agents.learner import Learner, LearnerConfig
+from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from tests._agent_helpers import ENV_ID, line_policy
@@ -67,7 +68,7 @@ def test_kl_to_reference_starts_at_zero_and_entropy_bonus_raises_entropy(cache_d
     policy = line_policy(cache_dir)
     steps = _steps(policy)
     learner = Learner(policy, LearnerConfig(epochs=1, minibatch_size=256, kl_coef=0.1))
-    assert learner.ref_model is not None
+    assert learner.reference is not None
     stats = learner.update(steps, np.zeros(len(steps)))
     assert stats["kl_ref"] == pytest.approx(0.0, abs=1e-6)  # one minibatch: scored before the first step
     stats = learner.update(steps, np.where([s.action_text == "east" for s in steps], 1.0, -1.0))
@@ -81,6 +82,46 @@ def test_kl_to_reference_starts_at_zero_and_entropy_bonus_raises_entropy(cache_d
     Learner(policy, LearnerConfig(lr=1e-3, epochs=3, entropy_coef=1.0)).update(steps, np.zeros(len(steps)))
     with torch.no_grad():
         assert policy.evaluate(steps).entropy.mean() > h0 + 0.01
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_kl_reference_is_the_initial_policy_and_survives_a_checkpoint(cache_dir, tmp_path, lora):
+    """The reference is the policy as the learner found it (here an already-trained one, not the base model); a
+    LoRA policy keeps it as a frozen second adapter (no model copy) that the policy's checkpoints leave out."""
+    from agents.reference import REF_ADAPTER
+
+    policy = line_policy(cache_dir, lora=lora)
+    with torch.no_grad():  # trained weights: the reference must be these, not the base model's
+        for _name, param in policy.model.named_parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn_like(param))
+    steps = _steps(policy)
+    prompts, cands = [s.prompt_ids for s in steps], [s.candidates for s in steps]
+    with torch.no_grad():
+        initial = torch.cat(policy.candidate_scores(prompts, cands)[0])
+    n_params = sum(p.numel() for p in policy.model.parameters())
+    learner = Learner(policy, LearnerConfig(lr=1e-2, epochs=2, minibatch_size=16, kl_coef=0.1))
+    if lora:
+        assert learner.reference.model is None  # no second model
+        ref_params = [p for n, p in policy.model.named_parameters() if REF_ADAPTER in n]
+        trainable = {id(p) for g in learner.optimizer.param_groups for p in g["params"]}
+        assert sum(p.numel() for p in ref_params) == sum(p.numel() for p in policy.model.parameters()) - n_params
+        assert ref_params and not any(p.requires_grad or id(p) in trainable for p in ref_params)
+    stats = learner.update(steps, np.where([s.action_text == "east" for s in steps], 1.0, -1.0))
+    assert stats["kl_ref"] > 0
+    with torch.no_grad():
+        moved = torch.cat(policy.candidate_scores(prompts, cands)[0])
+    assert not torch.allclose(moved, initial, atol=1e-3)
+    assert torch.allclose(torch.cat(learner.reference.per_step(steps, 8)), initial, atol=1e-5)
+
+    policy.save(tmp_path / "ckpt")  # what the trainer checkpoints: the policy, and the learner's state
+    assert not list((tmp_path / "ckpt").rglob(f"*{REF_ADAPTER}*"))
+    resumed = Policy.load(tmp_path / "ckpt")
+    with torch.no_grad():
+        assert torch.allclose(torch.cat(resumed.candidate_scores(prompts, cands)[0]), moved, atol=1e-5)
+    again = Learner(resumed, LearnerConfig(kl_coef=0.1))
+    again.load_state_dict(learner.state_dict())
+    assert torch.allclose(torch.cat(again.reference.per_step(steps, 8)), initial, atol=1e-5)
 
 
 def test_value_head_regresses_to_targets(cache_dir):
