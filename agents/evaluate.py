@@ -254,7 +254,7 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
                                     "hub id (org/name)")
         policy.model.eval()
         prompt = PromptConfig.build(run_cfg.get("prompt") or {}, source="run config prompt")
-        builder = PromptBuilder(family, policy.tokenizer, prompt, generate=policy.config.mode == "generate")
+        builder = PromptBuilder.for_policy(family, policy, prompt)
         label = run.name if run else config.target
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

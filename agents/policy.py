@@ -53,6 +53,8 @@ _ACTION_RE = re.compile(r"<\s*action\s*>(.*?)<\s*/\s*action\s*>", re.DOTALL | re
 
 
 CandidateBatching = Literal["packed", "cached", "full"]
+CANDIDATE_ROOM = 64
+"""Choose mode: positions a prompt leaves free for its longest candidate (the prompt budget is the rest)."""
 
 
 class PolicyConfig(Config):
@@ -366,6 +368,16 @@ class Policy:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
+
+    def context_limit(self) -> int | None:
+        """Longest prompt the model takes with room left for its action: the context length less
+        `max_new_tokens` (generate) or `CANDIDATE_ROOM` (choose); None when the config names no context length."""
+        config = _base_model(self.model).config
+        context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        if not context:
+            return None
+        room = self.config.max_new_tokens if self.config.mode == "generate" else CANDIDATE_ROOM
+        return max(context - room, 16)
 
     # -- tokens ---------------------------------------------------------------------------------------
     def candidate_ids(self, action: str) -> list[int]:

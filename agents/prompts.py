@@ -62,13 +62,16 @@ class PromptConfig(Config):
                                        "prompt; None keeps the family's default.")
     use_chat_template: bool = Field(True, description="Wrap the prompt in the tokenizer's chat template when it "
                                     "has one.")
+    max_tokens: int | None = Field(None, ge=16, description="Longest prompt in tokens (None: the model's context "
+                                   "length less room for the action). A longer one first shows fewer past steps, "
+                                   "then loses tokens from its middle, keeping its start and its end.")
 
 
 class PromptBuilder:
     """Turns (instruction, history, observation, admissible actions) into prompt token ids for one env family."""
 
     def __init__(self, family: str, tokenizer: Any = None, config: PromptConfig | None = None,
-                 generate: bool = False) -> None:
+                 generate: bool = False, max_tokens: int | None = None) -> None:
         config = config or PromptConfig()
         base = FAMILY_TEMPLATES.get(family, DEFAULT_TEMPLATE)
         self.template = Template(
@@ -84,6 +87,15 @@ class PromptBuilder:
                              and getattr(tokenizer, "chat_template", None))
         # prompts recur (a group's members start alike; small worlds revisit states): encode each text once
         self._encode = functools.lru_cache(maxsize=4096)(self._encode_text)
+        self.max_tokens = config.max_tokens or max_tokens
+        self.truncated = 0
+        """Prompts built so far that were over `max_tokens` (fewer past steps shown, or cut in the middle)."""
+
+    @classmethod
+    def for_policy(cls, family: str, policy: Any, config: PromptConfig | None = None) -> PromptBuilder:
+        """The builder a policy acts with: its tokenizer, its mode, prompts no longer than its context allows."""
+        return cls(family, policy.tokenizer, config, generate=policy.config.mode == "generate",
+                   max_tokens=policy.context_limit())
 
     @staticmethod
     def _check(t: Template) -> None:
@@ -99,9 +111,11 @@ class PromptBuilder:
         return self.template.history_window
 
     def render(self, instruction: str, history: list[tuple[str, str]], observation: str,
-               admissible: list[str] | None = None) -> str:
-        """The prompt as text (before any chat template)."""
-        window = history[-self.history_window:] if self.history_window > 0 else []
+               admissible: list[str] | None = None, window: int | None = None) -> str:
+        """The prompt as text (before any chat template), showing the last `window` steps (default: the
+        template's `history_window`)."""
+        n = self.history_window if window is None else window
+        window = history[-n:] if n > 0 else []
         hist = "".join(self.template.history_item.format(observation=o, action=a) for o, a in window)
         actions = self.template.actions.format(actions=" | ".join(admissible)) if (
             self.generate and admissible) else ""
@@ -114,7 +128,17 @@ class PromptBuilder:
         """Prompt token ids: the rendered text, through the chat template when the tokenizer has one."""
         if self.tokenizer is None:
             raise ValueError("PromptBuilder.build needs a tokenizer")
-        return list(self._encode(self.render(instruction, history, observation, admissible)))
+        ids = self._encode(self.render(instruction, history, observation, admissible))
+        limit = self.max_tokens
+        if limit is None or len(ids) <= limit:
+            return list(ids)
+        self.truncated += 1
+        for window in range(min(len(history), self.history_window) - 1, -1, -1):  # fewer past steps first
+            ids = self._encode(self.render(instruction, history, observation, admissible, window))
+            if len(ids) <= limit:
+                return list(ids)
+        head = limit // 4  # the start (chat header, instruction) and the end (observation, answer cue) stay
+        return list(ids[:head] + ids[len(ids) - (limit - head):])
 
     def _encode_text(self, text: str) -> tuple[int, ...]:
         if self.use_chat:

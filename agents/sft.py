@@ -72,8 +72,7 @@ def demo_steps(demos: list[Demo], policy: Policy, prompt: PromptConfig, loss: st
     skipped = 0
     for d, demo in enumerate(demos):
         if demo.env_id not in builders:
-            builders[demo.env_id] = PromptBuilder(envs.card(demo.env_id).family, policy.tokenizer, prompt,
-                                                  generate=generate)
+            builders[demo.env_id] = PromptBuilder.for_policy(envs.card(demo.env_id).family, policy, prompt)
         builder = builders[demo.env_id]
         episode_id = f"demo-{d}-{uuid.uuid4().hex[:6]}"
         history: list[tuple[str, str]] = []

@@ -120,7 +120,7 @@ class Trainer:
         self.policy = (Policy.load(checkpoint / "policy") if checkpoint else
                        Policy.from_config(c.policy, [c.env], c.env_kwargs))
         self.policy.model.eval()
-        self.builder = PromptBuilder(family, self.policy.tokenizer, c.prompt, generate=c.policy.mode == "generate")
+        self.builder = PromptBuilder.for_policy(family, self.policy, c.prompt)
         self.learner = Learner(self.policy, c.learner, value_head=c.advantage == "gae")
         self.modules = self._build_credit(envs)
         self.window = StartOrderWindow(c.success_window, min_fill=c.num_envs)
@@ -254,6 +254,7 @@ class Trainer:
             "batch_success": float(np.mean([ep.success for ep in episodes])),
             "batch_episode_length": float(np.mean([ep.length for ep in episodes])),
             "batch_steps": float(len(steps)),
+            "prompts_truncated": float(self.builder.truncated),  # so far, over prompt.max_tokens
             "kl": stats.pop("approx_kl"), "tokens_per_s": stats.pop("learner_tokens_per_s"),
             "env_steps_per_s": new_steps / max(t_end - t0, 1e-9),
             "act_seconds": self.rollout.act_seconds - act0, "env_seconds": self.rollout.env_seconds - env0,
