@@ -645,14 +645,22 @@ class Policy:
         return self._act_generate(prompts, greedy)
 
     def _act_choose(self, prompts: list[list[int]], candidates: list[list[str]], greedy: bool) -> list[ActionSample]:
-        scores, tokens, _ = self.candidate_scores(prompts, candidates)
+        """Identical (prompt, candidates) pairs are scored once: a group's episodes start from the same state, and
+        small worlds revisit states, so a batch often repeats itself. Each env still samples on its own."""
+        unique: dict[tuple[tuple[int, ...], tuple[str, ...]], int] = {}
+        slot = [unique.setdefault((tuple(p), tuple(c)), len(unique)) for p, c in zip(prompts, candidates, strict=True)]
+        scores, tokens, _ = self.candidate_scores([list(p) for p, _ in unique], [list(c) for _, c in unique])
+        width = max(len(c) for c in candidates)
+        padded = torch.full((len(scores), width), float("-inf"), device=self.device)
+        for i, sc in enumerate(scores):
+            padded[i, :len(sc)] = sc.float()
+        logp = F.log_softmax(padded / self.config.temperature, dim=1)[slot]
+        chosen = (logp.argmax(1) if greedy else torch.multinomial(logp.exp(), 1).squeeze(1)).tolist()
         out = []
-        for cands, sc, tok in zip(candidates, scores, tokens, strict=True):
-            logp = F.log_softmax(sc.float() / self.config.temperature, dim=0)
-            k = int(logp.argmax()) if greedy else int(torch.multinomial(logp.exp().cpu(), 1))
+        for i, (cands, k) in enumerate(zip(candidates, chosen, strict=True)):
             ids = self.candidate_ids(cands[k])
-            out.append(ActionSample(cands[k], list(ids), float(logp[k]), tok[k, :len(ids)].tolist(), True,
-                                    cands[k]))
+            out.append(ActionSample(cands[k], list(ids), float(logp[i, k]), tokens[slot[i]][k, :len(ids)].tolist(),
+                                    True, cands[k]))
         return out
 
     def _act_generate(self, prompts: list[list[int]], greedy: bool) -> list[ActionSample]:

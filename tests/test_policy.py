@@ -104,7 +104,15 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     with torch.no_grad():
         probs = torch.softmax(scores[0], 0)
     counts = torch.zeros(3)
-    for s in policy.act(prompts[:1] * 300, CANDS[:1] * 300):
+    rows: list[int] = []  # a batch that repeats one prompt 300 times scores it once; each env samples on its own
+    hook = policy.model.register_forward_pre_hook(lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]),
+                                                  with_kwargs=True)
+    try:
+        samples = policy.act(prompts[:1] * 300 + prompts[1:2], CANDS[:1] * 300 + CANDS[1:2])
+    finally:
+        hook.remove()
+    assert len(rows) == 1 and rows[0] <= 2 and samples[-1].text in CANDS[1]
+    for s in samples[:300]:
         counts[CANDS[0].index(s.text)] += 1
     assert torch.allclose(counts / 300, probs, atol=0.1)
 
