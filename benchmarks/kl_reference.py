@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
+from _report import print_ratio_table
 
 ROOM = "credo/MiniHack-Room-5x5-v0"
 
@@ -86,15 +85,7 @@ def main() -> None:
         rows.append((f"PPO update, {len(steps)} steps, {epochs} epoch(s), tiny model", f"no KL: {times['no KL']:.2f} s",
                      f"with KL: {times['KL']:.2f} s", f"{times['KL'] / times['no KL']:.2f}x the time"))
 
-    table = Table(title="KL reference cost")
-    for col in ("measure", "baseline", "credo", "ratio"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
-    print("| measure | baseline | credo | ratio |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_ratio_table("KL reference cost", rows)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ import time
 
 import numpy as np
 import torch
-from rich.console import Console
+from _report import print_ratio_table
 from rich.progress import Progress
-from rich.table import Table
 
 ROOM = "credo/MiniHack-Room-5x5-v0"
 
@@ -148,15 +147,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu = f", GPU peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if torch.cuda.is_available() else ""
     rows.append(("peak memory", f"max RSS {peak:.0f} MiB{gpu}", "", ""))
-    table = Table(title=f"rollout/learner throughput (tiny model, {env}, {args.threads} thread(s))")
-    for col in ("measure", "baseline", "credo", "ratio"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
-    print("| measure | baseline | credo | ratio |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_ratio_table(f"rollout/learner throughput (tiny model, {env}, {args.threads} thread(s))", rows)
 
 
 if __name__ == "__main__":
