@@ -491,8 +491,8 @@ class Policy:
             keep[pred_rows, pred_cols] = True
         else:  # logits at the union of the predicting columns (sorted), in every row
             keep = torch.unique(pred_cols)
-        out = model(input_ids=ids_t, attention_mask=_packed_mask(model, allow, pos_t), position_ids=pos_t, output_hidden_states=need_hidden,
-                    **_keep_logits(model, keep))
+        out = model(input_ids=ids_t, attention_mask=_packed_mask(model, allow, pos_t), position_ids=pos_t,
+                    output_hidden_states=need_hidden, **_keep_logits(model, keep))
         if out.logits.dim() == 2:
             logits = out.logits[(keep.flatten().cumsum(0) - 1)[pred_rows * width + pred_cols]]
         elif out.logits.shape[1] != width:
