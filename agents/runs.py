@@ -5,6 +5,7 @@ Everything a long job writes goes through `RunDir`, so `credo runs list|show|plo
 
     runs/<name>/config.yaml            the resolved config (defaults + YAML + overrides)
     runs/<name>/metrics.jsonl          one JSON object per iteration: {"iteration": n, "time": unix, ...metrics}
+                                       (every key is explained in docs/metrics.md)
     runs/<name>/events.out.tfevents.*  the same scalars for TensorBoard
     runs/<name>/episodes/iter_<n>.jsonl  sampled episodes (`Episode.to_dict()`), one per line
     runs/<name>/checkpoints/iter_<n>/  written into a temp folder, then renamed: a checkpoint is whole or absent
