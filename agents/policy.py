@@ -664,16 +664,25 @@ class Policy:
         return out
 
     def _act_generate(self, prompts: list[list[int]], greedy: bool) -> list[ActionSample]:
-        ids, mask = self._left_pad(prompts)
+        """Identical prompts (a group's first steps) are encoded once and their KV cache copied to each sample."""
+        unique: dict[tuple[int, ...], int] = {}
+        rows = torch.tensor([unique.setdefault(tuple(p), len(unique)) for p in prompts], device=self.device)
+        ids, mask = self._left_pad([list(p) for p in unique])
         pos = self._positions(mask)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                         **_keep_logits(self.model, 1))
+        logits = out.logits[rows, -1]
+        cache = _out_cache(out)
+        if len(unique) < len(prompts):
+            _select_rows(cache, rows)
+        mask, pos = mask[rows], pos[rows]
         n = len(prompts)
         done = torch.zeros(n, dtype=torch.bool, device=self.device)
         gen: list[list[int]] = [[] for _ in range(n)]
         lps: list[list[float]] = [[] for _ in range(n)]
         next_pos = pos[:, -1] + 1
         for _ in range(self.config.max_new_tokens):
-            logp = F.log_softmax(out.logits[:, -1].float() / self.config.temperature, dim=-1)
+            logp = F.log_softmax(logits.float() / self.config.temperature, dim=-1)
             tok = logp.argmax(-1) if greedy else torch.multinomial(logp.exp(), 1).squeeze(1)
             tok_lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1)
             for i in range(n):
@@ -686,7 +695,8 @@ class Policy:
             tok = torch.where(done, torch.full_like(tok, self.pad_id), tok)
             mask = torch.cat([mask, (~done).long().unsqueeze(1)], dim=1)
             out = self.model(input_ids=tok.unsqueeze(1), attention_mask=mask, position_ids=next_pos.unsqueeze(1),
-                             use_cache=True, **_with_cache(self.model, _out_cache(out)))
+                             use_cache=True, **_with_cache(self.model, cache))
+            logits, cache = out.logits[:, -1], _out_cache(out)
             next_pos = next_pos + 1
         samples = []
         for g, lp in zip(gen, lps, strict=True):

@@ -157,6 +157,19 @@ def test_generate_mode_never_crashes_and_logprobs_match(cache_dir):
     steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs)
              for p, s in zip(prompts, samples, strict=True)]
     assert torch.allclose(gen.action_logprobs(steps).detach(), torch.tensor([s.logprob for s in samples]), atol=1e-4)
+    # a group's repeated prompt is encoded once; each copy still samples its own text
+    rows: list[int] = []
+    hook = gen.model.register_forward_pre_hook(lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]),
+                                               with_kwargs=True)
+    try:
+        group = gen.act([prompts[0]] * 6 + [prompts[1]])
+    finally:
+        hook.remove()
+    assert rows[0] == 2 and all(r == 7 for r in rows[1:])
+    assert len({tuple(s.action_ids) for s in group[:6]}) > 1
+    steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs)
+             for p, s in zip([prompts[0]] * 6 + [prompts[1]], group, strict=True)]
+    assert torch.allclose(gen.action_logprobs(steps).detach(), torch.tensor([s.logprob for s in group]), atol=1e-4)
 
 
 def test_parse_action():

@@ -94,6 +94,7 @@ def test_scoring_paths_agree_with_gradients(checkpoints, arch, attn):
 def test_generate_mode_logprobs_rescore_exactly(checkpoints, arch):
     p = _load(checkpoints[arch], mode="generate", max_new_tokens=6)
     prompts = _prompts(p, generate=True)
+    prompts += prompts  # repeated prompts: encoded once, the KV cache copied to each copy's row
     samples = p.act(prompts)
     assert all(1 <= len(s.action_ids) <= 6 for s in samples)
     steps = [Step("e", "g", 0, "", q, s.action_ids, s.text, s.logprob, s.token_logprobs)
