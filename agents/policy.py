@@ -6,8 +6,8 @@ log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)` (or its
 terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer action
 ("northeast"). The prompt is encoded once for all its candidates: by default ('packed') a prompt and all its
 candidates form one segment, each candidate's positions restarting after the prompt and a 4D attention mask
-letting it see only the prompt and itself, and segments share rows as long as the longest one; 'cached' (for attention kernels without custom masks) copies
-the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
+letting it see only the prompt and itself, and segments share rows as long as the longest one; 'cached' (for
+attention kernels without custom masks) copies the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
 gradients flow through them, so the PPO update uses the same path (benchmarks/RESULTS.md).
 
 **generate** (the papers' ReAct style): the model writes free text in the format
@@ -27,7 +27,7 @@ import inspect
 import itertools
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,12 +210,21 @@ def _packed_mask(model: Any, allow: torch.Tensor, pos: torch.Tensor) -> torch.Te
     types = set(getattr(config, "layer_types", None) or ["sliding_attention" if window else "full_attention"])
     masks = {t: allow & ((pos.unsqueeze(2) - pos.unsqueeze(1)) < window) if t == "sliding_attention" and window
              else allow for t in types}
+    additive = _attention_kind(model) == "additive"
     for t, m in masks.items():
         m = m.unsqueeze(1)
-        if _attention_kind(model) == "additive":
+        if additive:
             m = torch.zeros(m.shape, dtype=model.dtype, device=m.device).masked_fill(~m, torch.finfo(model.dtype).min)
         masks[t] = m
     return masks if len(masks) > 1 else next(iter(masks.values()))
+
+
+def _distinct(keys: Sequence[Hashable]) -> tuple[list[Any], list[int]]:
+    """The distinct keys in first-seen order, and for each key its index among them (acting scores repeated
+    prompts once: a group's episodes start alike, small worlds revisit states)."""
+    index: dict[Hashable, int] = {}
+    slots = [index.setdefault(k, len(index)) for k in keys]
+    return list(index), slots
 
 
 def _checkpointing(model: Any) -> bool:
@@ -645,10 +654,8 @@ class Policy:
         return self._act_generate(prompts, greedy)
 
     def _act_choose(self, prompts: list[list[int]], candidates: list[list[str]], greedy: bool) -> list[ActionSample]:
-        """Identical (prompt, candidates) pairs are scored once: a group's episodes start from the same state, and
-        small worlds revisit states, so a batch often repeats itself. Each env still samples on its own."""
-        unique: dict[tuple[tuple[int, ...], tuple[str, ...]], int] = {}
-        slot = [unique.setdefault((tuple(p), tuple(c)), len(unique)) for p, c in zip(prompts, candidates, strict=True)]
+        """Identical (prompt, candidates) pairs are scored once (`_distinct`); each env still samples on its own."""
+        unique, slot = _distinct([(tuple(p), tuple(c)) for p, c in zip(prompts, candidates, strict=True)])
         scores, tokens, _ = self.candidate_scores([list(p) for p, _ in unique], [list(c) for _, c in unique])
         width = max(len(c) for c in candidates)
         padded = torch.full((len(scores), width), float("-inf"), device=self.device)
@@ -664,9 +671,9 @@ class Policy:
         return out
 
     def _act_generate(self, prompts: list[list[int]], greedy: bool) -> list[ActionSample]:
-        """Identical prompts (a group's first steps) are encoded once and their KV cache copied to each sample."""
-        unique: dict[tuple[int, ...], int] = {}
-        rows = torch.tensor([unique.setdefault(tuple(p), len(unique)) for p in prompts], device=self.device)
+        """Identical prompts (`_distinct`) are encoded once and their KV cache copied to each sample."""
+        unique, slots = _distinct([tuple(p) for p in prompts])
+        rows = torch.tensor(slots, device=self.device)
         ids, mask = self._left_pad([list(p) for p in unique])
         pos = self._positions(mask)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,

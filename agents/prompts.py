@@ -115,8 +115,8 @@ class PromptBuilder:
         """The prompt as text (before any chat template), showing the last `window` steps (default: the
         template's `history_window`)."""
         n = self.history_window if window is None else window
-        window = history[-n:] if n > 0 else []
-        hist = "".join(self.template.history_item.format(observation=o, action=a) for o, a in window)
+        shown = history[-n:] if n > 0 else []
+        hist = "".join(self.template.history_item.format(observation=o, action=a) for o, a in shown)
         actions = self.template.actions.format(actions=" | ".join(admissible)) if (
             self.generate and admissible) else ""
         text = self.template.prompt.format(instruction=instruction, history=hist, observation=observation,

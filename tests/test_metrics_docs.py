@@ -12,10 +12,8 @@ from tests._agent_helpers import line_config
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 
 
-def test_every_logged_metric_is_documented(cache_dir, tmp_path):
-    import os
-
-    os.environ["CREDO_CACHE"] = str(cache_dir)
+def test_every_logged_metric_is_documented(cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDO_CACHE", str(cache_dir))
     learner = {"minibatch_size": 64, "micro_batch_size": 32, "kl_coef": 0.05}  # kl_ref too
     logged: set[str] = set()
     for name, fields in (("gae", {"advantage": "gae"}),  # value_loss
