@@ -72,9 +72,9 @@ def config(section: Annotated[str | None, typer.Argument(help="train, sft, eval,
     console = Console()
     for name, (cls, prefix, reader) in sections.items():
         table = Table(title=f"{name}: {reader}", title_justify="left", show_lines=False)
-        table.add_column("key", no_wrap=True, style="bold")
-        table.add_column("type", overflow="fold", max_width=20)
-        table.add_column("default", overflow="fold", max_width=16)
+        table.add_column("key", overflow="fold", style="bold", max_width=32)
+        table.add_column("type", overflow="fold", max_width=16)
+        table.add_column("default", overflow="fold", max_width=14)
         table.add_column("description", overflow="fold", ratio=1)
         for row in field_rows(cls, prefix):
             table.add_row(*row)
