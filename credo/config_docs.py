@@ -67,18 +67,16 @@ def config(section: Annotated[str | None, typer.Argument(help="train, sft, eval,
         typer.echo(_markdown(sections))
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
+    from rich.padding import Padding
 
-    console = Console()
-    for name, (cls, prefix, reader) in sections.items():
-        table = Table(title=f"{name}: {reader}", title_justify="left", show_lines=False)
-        table.add_column("key", overflow="fold", style="bold", max_width=32)
-        table.add_column("type", overflow="fold", max_width=16)
-        table.add_column("default", overflow="fold", max_width=14)
-        table.add_column("description", overflow="fold", ratio=1)
-        for row in field_rows(cls, prefix):
-            table.add_row(*row)
-        console.print(table)
+    console = Console(highlight=False)
+    for name, (cls, prefix, reader) in sections.items():  # `--help`-like: keys are never wrapped, at any width
+        console.print(f"[bold underline]{escape(name)}[/]: {escape(reader)}")
+        for key, typ, default, doc in field_rows(cls, prefix):
+            console.print(f"  [bold]{escape(key)}[/]  [dim]{escape(typ)} = {escape(default)}[/]", soft_wrap=True)
+            console.print(Padding(escape(doc), (0, 0, 0, 6)))
+        console.print()
 
 
 def register(app: typer.Typer) -> None:
