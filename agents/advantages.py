@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from agents.trajectory import Episode, group_indices
+from credo.trajectory import Episode, discounted_returns, group_indices
 
 EPS = 1e-6
 Arrays = list[np.ndarray]
@@ -135,16 +135,6 @@ def _dense_rewards(episodes: Sequence[Episode], step_rewards: Arrays | None, wei
         _step_term(episodes, step_rewards, kind, "mean")  # validates shapes
         rewards = [r + weight * np.asarray(s, dtype=np.float64) for r, s in zip(rewards, step_rewards, strict=True)]
     return rewards
-
-
-def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
-    """G_t = sum_k gamma^k r_{t+k}, computed backwards."""
-    out = np.zeros(len(rewards))
-    acc = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        acc = rewards[t] + gamma * acc
-        out[t] = acc
-    return out
 
 
 def returns(episodes: Sequence[Episode], step_rewards: Arrays | None = None, weight: float = 1.0,

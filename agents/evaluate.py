@@ -21,8 +21,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agents.runs import RunDir
-from agents.trajectory import Episode
 from credo.config import Config
+from credo.trajectory import Episode
 
 
 class EvalConfig(Config):

@@ -24,8 +24,8 @@ from pydantic import Field
 
 from agents.policy import ActionEval, Policy
 from agents.reference import Reference
-from agents.trajectory import Step
 from credo.config import Config
+from credo.trajectory import Step
 
 
 class LearnerConfig(Config):

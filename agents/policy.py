@@ -27,8 +27,8 @@ import inspect
 import itertools
 import re
 import sys
-from collections.abc import Hashable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Hashable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,11 +39,12 @@ import yaml
 from pydantic import Field
 
 from credo.config import Config, ConfigError
+from credo.hf import quiet_hf
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from agents.trajectory import Step
+    from credo.trajectory import Step
 
 POLICY_FILE = "policy.yaml"
 """Written next to the weights by `Policy.save`: the PolicyConfig and the resolved base model."""
@@ -251,20 +252,6 @@ def _out_cache(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
-@contextmanager
-def quiet_hf() -> Iterator[None]:
-    """Hide transformers' per-file progress bars (saving a checkpoint every iteration would print one each)."""
-    from transformers.utils import logging as hf_logging
-
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
-
-
 def _entropy(logits: torch.Tensor) -> torch.Tensor:
     logp = F.log_softmax(logits.float(), dim=-1)
     return -(logp.exp() * logp).sum(-1)
@@ -368,6 +355,11 @@ class Policy:
         self.tokenizer.save_pretrained(folder)
         (folder / POLICY_FILE).write_text(yaml.safe_dump(
             {"config": self.config.model_dump(mode="json"), "base": self.base}, sort_keys=False))
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size of the model (a separate backbone scoring the policy's token ids must cover it)."""
+        return int(_base_model(self.model).config.vocab_size)
 
     def copy_model(self) -> PreTrainedModel:
         """An independent deep copy of the model with LoRA merged in (PRM / estimator initialisation)."""

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from agents.policy import Policy
-from agents.trajectory import Step
+from credo.trajectory import Step
 
 REF_ADAPTER = "credo_reference"
 """Name of the frozen reference adapter on a LoRA policy (never saved with the policy: `Policy.save`)."""

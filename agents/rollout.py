@@ -22,8 +22,8 @@ from typing import Any
 
 from agents.policy import Policy
 from agents.prompts import PromptBuilder
-from agents.trajectory import Episode, Step
 from credo.config import ConfigError
+from credo.trajectory import Episode, Step
 from envs.vector import make_pool
 
 

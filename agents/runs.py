@@ -37,7 +37,7 @@ import yaml
 from credo.config import Config
 
 if TYPE_CHECKING:
-    from agents.trajectory import Episode
+    from credo.trajectory import Episode
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"

@@ -29,8 +29,8 @@ from agents.demos import Demo, read_demos
 from agents.policy import PolicyConfig
 from agents.prompts import PromptBuilder, PromptConfig
 from agents.runs import RunDir
-from agents.trajectory import Step
 from credo.config import Config
+from credo.trajectory import Step
 
 if TYPE_CHECKING:
     from agents.policy import Policy

@@ -134,7 +134,7 @@ def tiny_model_path(env_ids: Sequence[str] = (), env_kwargs: dict[str, Any] | No
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    from agents.policy import quiet_hf
+    from credo.hf import quiet_hf
 
     with quiet_hf():
         model.save_pretrained(tmp)

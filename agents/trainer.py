@@ -33,8 +33,8 @@ from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.runs import RunDir
-from agents.trajectory import Episode
 from credo.config import ConfigError
+from credo.trajectory import Episode
 
 TRAINER_STATE = "trainer.pt"
 BEFORE_FILE = "eval_before.json"
@@ -144,7 +144,7 @@ class Trainer:
         names = {n for n, _ in spec}
         for extra in set(c.credit_config) - names:
             raise ConfigError(f"credit_config.{extra}: module {extra!r} is not in credit={c.credit!r}")
-        context = credit.CreditContext(run_dir=self.run.path, policy=self.policy, env_id=c.env, seed=c.seed,
+        context = credit.CreditContext(run_dir=self.run.path, scorer=self.policy, env_id=c.env, seed=c.seed,
                                        judge_url=c.judge_url,
                                        env_factory=lambda: envs.make(c.env, **c.env_kwargs))
         modules = []

@@ -1,11 +1,11 @@
-"""Which number of an episode the credit modules treat as "the outcome" (group indexing: `agents.trajectory`)."""
+"""Which number of an episode the credit modules treat as "the outcome" (group indexing: `credo.trajectory`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from agents.trajectory import Episode
+    from credo.trajectory import Episode
 
 OutcomeSource = Literal["return", "success", "score"]
 """Which episode number a module treats as the sparse outcome: the sum of env rewards, `success` (0/1) or `score`."""

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from credo.config import Config, ConfigError
+from credo.scoring import Scorer
 
 if TYPE_CHECKING:
-    from agents.trajectory import Episode
+    from credo.trajectory import Episode
 
 
 @dataclass
@@ -46,8 +47,9 @@ class CreditContext:
 
     run_dir: Path | None = None
     """The run folder (modules save their models and dialogues under `run_dir / "credit" / name`)."""
-    policy: Any = None
-    """The acting `agents.policy.Policy` (its model, tokenizer and action log-prob scoring)."""
+    scorer: Scorer | None = None
+    """Scores recorded steps like the acting policy (`credo.scoring.Scorer`: `copy_model`, `action_logprobs`,
+    `action_hidden`); the local `agents.policy.Policy` is one. Modules never hold the policy itself."""
     env_id: str = ""
     seed: int = 0
     judge_url: str | None = None

@@ -26,11 +26,10 @@ import numpy as np
 from pydantic import Field
 from rapidfuzz import fuzz
 
-from agents.advantages import discounted_returns
-from agents.trajectory import Episode, group_indices
 from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditModule, CreditOutput, register_credit
 from credo.config import Config
+from credo.trajectory import Episode, discounted_returns, group_indices
 
 
 class GiGPOConfig(Config):

@@ -26,7 +26,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from agents.trajectory import Episode, Step
 from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credit.lare_codegen import Accepted, CodeWriter, Probe, execution_check, gather_states
@@ -34,6 +33,7 @@ from credit.lare_decoder import DecoderTrainer, Loss
 from credit.lare_prompts import Mode, task_prompt, template_hash
 from credit.lare_sandbox import Sandbox, SandboxError, SandboxLimits
 from credo.config import Config, ConfigError
+from credo.trajectory import Episode, Step
 from llm_judges.base import JudgeError
 
 log = logging.getLogger(__name__)

@@ -58,7 +58,7 @@ from credo.config import Config, ConfigError
 from llm_judges.config import JudgeConfig
 
 if TYPE_CHECKING:
-    from agents.trajectory import Episode, Step
+    from credo.trajectory import Episode, Step
     from llm_judges.base import Judge
 
 log = logging.getLogger(__name__)

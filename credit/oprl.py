@@ -39,14 +39,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from agents.trajectory import group_indices
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
+from credo.trajectory import group_indices
 
 if TYPE_CHECKING:
-    from agents.trajectory import Episode, Step
+    from credo.trajectory import Episode, Step
 
 
 class OPRLConfig(Config):
@@ -82,10 +82,10 @@ class OPRL(CreditModule):
         """Build pi_phi lazily as a copy of the acting policy's model (it must exist by the first batch)."""
         if self.prm is not None:
             return
-        policy = self.context.policy
-        if policy is None:
-            raise ConfigError("oprl: needs the acting policy (CreditContext.policy) to initialise its PRM")
-        self.prm = policy.copy_model()
+        scorer = self.context.scorer
+        if scorer is None:
+            raise ConfigError("oprl: needs the acting policy (CreditContext.scorer) to initialise its PRM")
+        self.prm = scorer.copy_model()
         self.prm.eval()  # deterministic scoring; the DPO step needs no dropout
         self.optimizer = torch.optim.AdamW(
             [p for p in self.prm.parameters() if p.requires_grad], lr=self.config.lr,
@@ -101,7 +101,7 @@ class OPRL(CreditModule):
 
     def _step_rewards(self, steps: list[Step]) -> torch.Tensor:
         """beta * (log pi_phi - log pi_old) for each step, with gradients into the PRM."""
-        logp = self.context.policy.action_logprobs(steps, model=self.prm).float()
+        logp = self.context.scorer.action_logprobs(steps, model=self.prm).float()
         old = torch.tensor([s.logprob for s in steps], dtype=torch.float32, device=logp.device)
         return self.config.beta * (logp - old)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.trajectory import Episode
 from credit.base import CreditModule, CreditOutput, register_credit
+from credo.trajectory import Episode
 
 
 @register_credit("outcome")

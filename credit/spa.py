@@ -39,14 +39,15 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from agents.trajectory import group_indices
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
+from credo.trajectory import group_indices
 
 if TYPE_CHECKING:
-    from agents.trajectory import Episode, Step
+    from credo.scoring import Scorer
+    from credo.trajectory import Episode, Step
 
 
 class SPAConfig(Config):
@@ -86,9 +87,9 @@ class ProgressEstimator(torch.nn.Module):
         torch.nn.init.zeros_(self.head.weight)  # contributions start at 0, not at noise
         torch.nn.init.zeros_(self.head.bias)
 
-    def contributions(self, policy: Any, steps: list[Step]) -> torch.Tensor:
+    def contributions(self, scorer: Scorer, steps: list[Step]) -> torch.Tensor:
         """c_t for each step (with gradients), read via the policy's own step encoding."""
-        h = policy.action_hidden(steps, model=self.backbone)
+        h = scorer.action_hidden(steps, model=self.backbone)
         if self.head_kind == "logits":
             h = self.backbone.get_output_embeddings()(h)
         return self.head(h.float()).squeeze(-1)
@@ -114,26 +115,26 @@ class SPA(CreditModule):
 
     # -- building ---------------------------------------------------------------------------------------
     def _backbone(self) -> torch.nn.Module:
-        policy = self.context.policy
+        scorer = self.context.scorer
         if self.config.estimator == "policy":
-            return policy.copy_model()
+            return scorer.copy_model()
         from transformers import AutoModelForCausalLM
 
         try:
             model = AutoModelForCausalLM.from_pretrained(self.config.estimator)
         except OSError as err:
             raise ConfigError(f"spa: estimator {self.config.estimator!r} cannot be loaded: {err}") from None
-        vocab = policy.model.config.vocab_size
+        vocab = scorer.vocab_size
         if model.config.vocab_size < vocab:
             raise ConfigError(f"spa: estimator {self.config.estimator!r} has vocab {model.config.vocab_size}, "
                               f"smaller than the policy's {vocab}; it must use the policy's tokenizer")
-        return model.to(policy.device)
+        return model.to(scorer.device)
 
     def _ensure_estimators(self) -> None:
         if self.estimators:
             return
-        if self.context.policy is None:
-            raise ConfigError("spa: needs the acting policy (CreditContext.policy) to build its estimator")
+        if self.context.scorer is None:
+            raise ConfigError("spa: needs the acting policy (CreditContext.scorer) to build its estimator")
         for _ in range(self.config.folds):
             est = ProgressEstimator(self._backbone(), self.config.head)
             head_lr = self.config.head_lr or self.config.lr
@@ -200,7 +201,7 @@ class SPA(CreditModule):
                     return ((total - target.to(c.device)) ** 2).mean()
 
                 opt.zero_grad(set_to_none=True)
-                loss, _ = backward_through(lambda s, est=est: est.contributions(self.context.policy, s), steps,
+                loss, _ = backward_through(lambda s, est=est: est.contributions(self.context.scorer, s), steps,
                                            cfg.micro_batch_steps, mse)
                 torch.nn.utils.clip_grad_norm_(est.parameters(), cfg.grad_clip)
                 opt.step()
@@ -243,7 +244,7 @@ class SPA(CreditModule):
             steps = [s for i in mine for s in episodes[i].steps]
             if not steps:
                 continue
-            values = per_item(lambda s, est=est: est.contributions(self.context.policy, s), steps,
+            values = per_item(lambda s, est=est: est.contributions(self.context.scorer, s), steps,
                               self.config.micro_batch_steps).cpu().double().numpy()
             pos = 0
             for i in mine:

@@ -1,1 +1,2 @@
-"""credo: the glue shared by every part of the framework: the `credo` CLI and the config base class."""
+"""credo: what every part of the framework shares (the config base class, the step and episode types, the
+scorer interface credit modules see, quiet HF loading) and, on top of them all, the `credo` CLI."""

@@ -12,7 +12,7 @@ from tokenizers.models import WordLevel
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from agents.policy import Policy, PolicyConfig
-from agents.trajectory import Episode, Step
+from credo.trajectory import Episode, Step
 
 VOCAB = 24
 

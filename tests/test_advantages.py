@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agents import advantages as A
-from agents.trajectory import Episode, Step
+from credo.trajectory import Episode, Step, discounted_returns
 
 
 def ep(group: str, rewards: list[float], truncated: bool = False, values: list[float] | None = None) -> Episode:
@@ -61,7 +61,7 @@ def test_step_rewards_combine_as_episode_plus_weighted_group_normalised_step_ter
 
 def test_returns_discount_then_whiten_and_favour_short_successes():
     eps = [ep("a", [0, 0, 1]), ep("b", [0, 1]), ep("c", [0, 0, 0])]
-    raw = [A.discounted_returns(np.array([s.reward for s in e.steps]), 0.9) for e in eps]
+    raw = [discounted_returns(np.array([s.reward for s in e.steps]), 0.9) for e in eps]
     assert np.allclose(raw[0], [0.81, 0.9, 1.0])
     adv = A.returns(eps, gamma=0.9)
     flat = np.concatenate(adv)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.trajectory import Episode, Step
 from credit.oni import ONI, ONIConfig, caption, default_extrinsic_coeff, episode_counts
 from credit.oni_reward_models import ClassificationModel, RankingModel, RetrievalModel, encode_messages
 from credo.config import ConfigError
+from credo.trajectory import Episode, Step
 from llm_judges.base import Item, Judge, Label, UpstreamError
 
 HELPFUL = ("gold", "kill")

@@ -28,7 +28,7 @@ def groups_batch(policy, n_groups: int = 3, all_success_group: bool = False):
 
 def oprl(policy, **kw):
     cls = credit.get("oprl")
-    return cls(cls.Config(**kw), CreditContext(policy=policy))
+    return cls(cls.Config(**kw), CreditContext(scorer=policy))
 
 
 def step1_gap(out) -> float:

@@ -30,7 +30,7 @@ def episodes(n: int, seed: int, prefix: str, valid_last: bool = True):
 def spa(policy, **kw):
     cls = credit.get("spa")
     defaults = dict(lr=1e-3, head_lr=1e-2, weight_decay=0.0, epochs=30, batch_episodes=16, micro_batch_steps=64)
-    return cls(cls.Config(**(defaults | kw)), CreditContext(policy=policy, seed=0))
+    return cls(cls.Config(**(defaults | kw)), CreditContext(scorer=policy, seed=0))
 
 
 def test_estimator_credits_the_deciding_step_on_heldout_episodes():

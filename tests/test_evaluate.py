@@ -13,7 +13,7 @@ import tests._agent_helpers  # noqa: F401  (registers credo-test/Line-v0)
 from agents.cli import register
 from agents.evaluate import EvalConfig, evaluate_from_config, mean_interval, summarize, wilson_interval
 from agents.runs import RunDir
-from agents.trajectory import Episode, Step
+from credo.trajectory import Episode, Step
 
 ENV = "credo-test/Line-v0"
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import credit
-from agents.trajectory import Episode, Step
 from credit.base import CreditContext
 from credit.lare import LaRe, LaReConfig
 from credo.config import ConfigError
+from credo.trajectory import Episode, Step
 from envs.core import TextEnv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lare"

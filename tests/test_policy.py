@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from agents.policy import Policy, PolicyConfig, parse_action
-from agents.trajectory import Step
 from credo.config import ConfigError
+from credo.trajectory import Step
 from tests._agent_helpers import ENV_ID, line_policy
 
 

@@ -22,8 +22,8 @@ from agents.learner import Learner, LearnerConfig
 from agents.policy import Policy, PolicyConfig
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
-from agents.trajectory import Step
 from credo.config import ConfigError
+from credo.trajectory import Step
 from tests._agent_helpers import ENV_ID
 
 SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}

@@ -9,8 +9,8 @@ import pytest
 from pydantic import Field
 
 from agents.runs import RunDir
-from agents.trajectory import Episode, Step
 from credo.config import Config
+from credo.trajectory import Episode, Step
 
 
 class _Cfg(Config):

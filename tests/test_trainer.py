@@ -17,9 +17,9 @@ import torch
 import credit.base
 from agents.runs import RunDir
 from agents.trainer import TRAINER_STATE, StartOrderWindow, Trainer, train_from_cli
-from agents.trajectory import Episode, Step
 from credit.base import CreditModule, CreditOutput
 from credo.config import ConfigError
+from credo.trajectory import Episode, Step
 from tests._agent_helpers import line_config, line_policy
 
 REPO = Path(__file__).resolve().parents[1]

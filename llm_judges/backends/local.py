@@ -26,7 +26,7 @@ class LocalJudge(PromptedJudge):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from agents.policy import quiet_hf
+        from credo.hf import quiet_hf
 
         path = _resolve(config.model)
         try:

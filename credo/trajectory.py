@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass
 class Step:
@@ -103,3 +105,13 @@ def group_indices(episodes: Sequence[Episode]) -> dict[str, list[int]]:
     for i, ep in enumerate(episodes):
         out[ep.group_id].append(i)
     return dict(out)
+
+
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """Returns-to-go G_t = sum_k gamma^k r_{t+k}, computed backwards (estimators and GiGPO's anchor returns)."""
+    out = np.zeros(len(rewards))
+    acc = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        acc = rewards[t] + gamma * acc
+        out[t] = acc
+    return out
