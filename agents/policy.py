@@ -111,6 +111,8 @@ class ActionSample:
     """False when generate-mode text did not parse."""
     raw: str = ""
     """Generate mode: the full generated text; choose mode: the action text."""
+    candidate_logprobs: list[float] | None = None
+    """Choose mode: log-prob of every candidate under the acting distribution (what the viewer shows)."""
 
 
 @dataclass
@@ -659,7 +661,7 @@ class Policy:
         for i, (cands, k) in enumerate(zip(candidates, chosen, strict=True)):
             ids = self.candidate_ids(cands[k])
             out.append(ActionSample(cands[k], list(ids), float(logp[i, k]), tokens[slot[i]][k, :len(ids)].tolist(),
-                                    True, cands[k]))
+                                    True, cands[k], logp[i, :len(cands)].tolist()))
         return out
 
     def _act_generate(self, prompts: list[list[int]], greedy: bool) -> list[ActionSample]:

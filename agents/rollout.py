@@ -160,7 +160,8 @@ class Rollout:
                 episode_id=ep.episode_id, group_id=ep.group_id, step_index=len(ep.steps), observation=slot.obs,
                 prompt_ids=list(prompt), action_ids=sample.action_ids, action_text=sample.text,
                 logprob=sample.logprob, token_logprobs=sample.token_logprobs,
-                candidates=list(cands) if cands is not None else None, reward=float(reward) - penalty,
+                candidates=list(cands) if cands is not None else None,
+                candidate_logprobs=sample.candidate_logprobs, reward=float(reward) - penalty,
                 valid_action=bool(info.get("valid_action", True)) and sample.valid,
                 state=dict(slot.info.get("state") or {}), next_state=dict(info.get("state") or {}),
                 caption=caption_of(slot.info), done=done))

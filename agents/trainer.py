@@ -240,6 +240,8 @@ class Trainer:
         t_credit = time.perf_counter()
         advantages, targets = self.advantages(episodes, rewards, advs)
         steps = [s for ep in episodes for s in ep.steps]
+        for step, a in zip(steps, advantages, strict=True):
+            step.advantage = float(a)
         stats = self.learner.update(steps, advantages, targets)
         t_end = time.perf_counter()
         new_steps = self.rollout.env_steps - steps0

@@ -41,6 +41,8 @@ class Step:
     """Per-token log-probs of `action_ids` given the prompt under the acting policy."""
     candidates: list[str] | None = None
     """Choose mode: the admissible actions that were scored (the action is one of them); None in generate mode."""
+    candidate_logprobs: list[float] | None = None
+    """Choose mode: each candidate's log-prob under the acting policy, in `candidates` order."""
     reward: float = 0.0
     """Env reward received after the action."""
     valid_action: bool = True
@@ -57,6 +59,8 @@ class Step:
     """Per-step rewards assigned by credit modules, by module name (logged with sampled episodes)."""
     value: float = 0.0
     """Value-head estimate at the prompt (GAE only)."""
+    advantage: float | None = None
+    """The final advantage the learner trained this step with (set by the trainer; None before the update)."""
 
 
 @dataclass
