@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
-from agents.advantages import EstimatorName
+from agents.advantages import GROUP_ESTIMATORS, EstimatorName
 from agents.learner import LearnerConfig
 from agents.policy import PolicyConfig
 from agents.prompts import PromptConfig
-from credo.config import Config
+from credo.config import Config, ConfigError
 
 
 class TrainConfig(Config):
@@ -29,16 +29,15 @@ class TrainConfig(Config):
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="The acting model.")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt layout.")
     learner: LearnerConfig = Field(default_factory=LearnerConfig, description="PPO settings.")
-    credit: str = Field("outcome", description="Credit modules and weights, e.g. 'outcome' or 'spa:1.0,oprl:0.5'.")
+    credit: str = Field("outcome", description="Credit modules and their weights w, e.g. 'outcome', 'spa' or "
+                        "'gigpo:0.5,oni'; a bare name takes the module's default weight (oprl: 0.1).")
     credit_config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-module config by "
                                                      "module name, e.g. {spa: {lr: 1e-4}}.")
     judge_url: str | None = Field(None, description="Judge server base URL for modules that ask an LLM; None: "
                                   "the embedded default judge.")
     advantage: EstimatorName = Field("returns", description="Advantage estimator: grpo, rloo (both need "
                                      "group_size >= 2), reinforce++, returns (discounted, batch-normalised), "
-                                     "gae (value head).")
-    step_advantage_weight: float = Field(1.0, description="w in A = A^E + w * A^S: weight of the credit modules' "
-                                         "step-level signal.")
+                                     "gae (value head). How each credit module's signal enters it: credit/README.md.")
     gamma: float = Field(0.99, ge=0, le=1, description="Discount (returns, gae).")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
     grpo_std_norm: bool = Field(True, description="grpo: divide by the group std (False: mean-centring only).")
@@ -67,10 +66,47 @@ class TrainConfig(Config):
                                       "faster on a quiet 2-core one.")
     progress: bool = Field(True, description="Show the rich progress bar and summary table.")
 
+    _credit_notes: list[str] = PrivateAttr(default_factory=list)
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.total_env_steps is None and self.max_minutes is None:
             raise ValueError("set total_env_steps or max_minutes (or both): a run needs a stop criterion")
-        if self.advantage in ("grpo", "rloo") and self.group_size < 2:
+        self._resolve_credit()
+        if self.advantage in GROUP_ESTIMATORS and self.group_size < 2:
             raise ValueError(f"advantage={self.advantage} compares episodes within a group: set group_size >= 2")
         return self
+
+    def _resolve_credit(self) -> None:
+        """Check the credit spec and each module's config, and apply a module's `suggested` trainer settings
+        when the user set none of them (noted in `credit_notes`), before anything is built or loaded."""
+        import credit
+
+        try:
+            spec = credit.parse_spec(self.credit)
+            for extra in set(self.credit_config) - {n for n, _ in spec}:
+                raise ConfigError(f"credit_config.{extra}: module {extra!r} is not in credit={self.credit!r}")
+            for name, weight in spec:
+                cls = credit.get(name)
+                cls.Config.build(self.credit_config.get(name, {}), source=f"credit_config.{name}")
+                if f"{name}:" not in self.credit and weight != 1.0:
+                    self._credit_notes.append(f"{name}: weight {weight:g} (its default; `--credit {name}:W` sets it)")
+                if cls.suggested and not set(cls.suggested) & self.model_fields_set:
+                    changed = {k: v for k, v in cls.suggested.items() if getattr(self, k) != v}
+                    for key, value in changed.items():
+                        self.__dict__[key] = value  # no re-validation: the model validator is running now
+                    self.model_fields_set.update(cls.suggested)
+                    if changed:
+                        chosen = " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                                          for k, v in changed.items())
+                        self._credit_notes.append(f"{name}: chose {chosen} (the paper's setting; set any of them "
+                                                  "to choose yourself)")
+                if cls.requires_groups and self.group_size < 2:
+                    raise ConfigError(f"credit {name} compares the trajectories of a group: set group_size >= 2")
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+
+    @property
+    def credit_notes(self) -> list[str]:
+        """What config validation chose for the credit modules (printed when a run starts)."""
+        return list(self._credit_notes)

@@ -2,8 +2,8 @@
 
     for each iteration:
         episodes  = rollout.collect(steps_per_iter)          # batched acting, whole groups
-        rewards   = sum_m w_m * credit_m.assign(episodes)    # per-step credit, stored on Step.step_rewards[m]
-        adv       = estimator(episodes, rewards)             # A = A^E + w * A^S (agents/advantages.py)
+        signals   = assign_credit(modules, episodes)         # per-step credit, stored on Step.step_rewards[m]
+        adv       = advantages.compute(episodes, signals)    # each module's rule (agents/advantages.py)
         stats     = learner.update(steps, adv)               # PPO-clip on the action tokens
         log metrics, sampled episodes; write an atomic checkpoint
 
@@ -25,15 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
-import credit
 from agents import advantages as adv_lib
+from agents.advantages import CreditSignal
 from agents.config import TrainConfig
+from agents.credit_step import assign_credit, build_modules
 from agents.learner import Learner
 from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.runs import RunDir
-from credo.config import ConfigError
 from credo.trajectory import Episode
 
 TRAINER_STATE = "trainer.pt"
@@ -122,7 +122,7 @@ class Trainer:
         self.policy.model.eval()
         self.builder = PromptBuilder.for_policy(family, self.policy, c.prompt)
         self.learner = Learner(self.policy, c.learner, value_head=c.advantage == "gae")
-        self.modules = self._build_credit(envs)
+        self.modules = build_modules(c, self.policy, self.run.path, lambda: envs.make(c.env, **c.env_kwargs))
         self.window = StartOrderWindow(c.success_window, min_fill=c.num_envs)
         self.iteration = 0
         self.env_steps = 0
@@ -137,22 +137,6 @@ class Trainer:
         self.rollout._episodes_started = self.window.next_index
         if rng is not None:
             set_rng_state(rng)  # last, so nothing built above consumes the restored random stream
-
-    def _build_credit(self, envs: Any) -> list[tuple[str, float, Any]]:
-        c = self.config
-        spec = credit.parse_spec(c.credit)
-        names = {n for n, _ in spec}
-        for extra in set(c.credit_config) - names:
-            raise ConfigError(f"credit_config.{extra}: module {extra!r} is not in credit={c.credit!r}")
-        context = credit.CreditContext(run_dir=self.run.path, scorer=self.policy, env_id=c.env, seed=c.seed,
-                                       judge_url=c.judge_url,
-                                       env_factory=lambda: envs.make(c.env, **c.env_kwargs))
-        modules = []
-        for name, weight in spec:
-            cls = credit.get(name)
-            cfg = cls.Config.build(c.credit_config.get(name, {}), source=f"credit_config.{name}")
-            modules.append((name, weight, cls(cfg, context)))
-        return modules
 
     # -- checkpoints ----------------------------------------------------------------------------------------
     def _write_checkpoint(self, folder: Path) -> None:
@@ -178,57 +162,15 @@ class Trainer:
         return state["rng"]
 
     # -- one iteration's pieces --------------------------------------------------------------------------------
-    def assign_credit(self, episodes: list[Episode]) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None,
-                                                              dict[str, float]]:
-        """Run every credit module; returns (summed reward-kind, summed advantage-kind step signals, metrics)."""
-        rewards: list[np.ndarray] | None = None
-        advs: list[np.ndarray] | None = None
-        metrics: dict[str, float] = {}
-        for name, weight, module in self.modules:
-            t0 = time.perf_counter()
-            out = module.assign(episodes)
-            metrics[f"{name}/seconds"] = time.perf_counter() - t0
-            if len(out.step_rewards) != len(episodes) or any(
-                    len(r) != ep.length for r, ep in zip(out.step_rewards, episodes, strict=True)):
-                raise RuntimeError(f"credit module {name!r} returned step rewards of the wrong shape")
-            for ep, r in zip(episodes, out.step_rewards, strict=True):
-                for step, v in zip(ep.steps, r, strict=True):
-                    step.step_rewards[name] = float(v)
-            metrics.update({f"{name}/{k}": float(v) for k, v in out.metrics.items()})
-            scaled = [weight * np.asarray(r, dtype=np.float64) for r in out.step_rewards]
-            if not any(np.any(r != 0) for r in scaled):
-                continue
-            if out.kind == "advantage":
-                advs = scaled if advs is None else [a + s for a, s in zip(advs, scaled, strict=True)]
-            else:
-                rewards = scaled if rewards is None else [a + s for a, s in zip(rewards, scaled, strict=True)]
-        return rewards, advs, metrics
-
-    def advantages(self, episodes: list[Episode], rewards: list[np.ndarray] | None,
-                   advs: list[np.ndarray] | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-step advantages (flattened in step order) and, for gae, the value targets."""
+    def advantages(self, episodes: list[Episode], signals: list[CreditSignal]) -> adv_lib.Advantages:
+        """Per-step advantages of the batch (agents/advantages.py); for gae the value head scores the steps first."""
         c = self.config
-        fn = adv_lib.ESTIMATORS[c.advantage]
-        options: dict[str, Any] = {}
-        if c.advantage in ("returns", "gae"):
-            options["gamma"] = c.gamma
-            if advs is not None:
-                raise ConfigError(f"advantage-kind credit ({c.credit}) needs advantage=grpo, rloo or reinforce++")
-        if c.advantage == "gae":
-            options["lam"] = c.gae_lambda
-        if c.advantage == "grpo":
-            options["std_norm"] = c.grpo_std_norm
-        targets = None
         if c.advantage == "gae":
             steps = [s for ep in episodes for s in ep.steps]
             for s, v in zip(steps, self.learner.values(steps), strict=True):
                 s.value = float(v)
-            targets = np.concatenate(adv_lib.gae_targets(episodes, rewards, c.step_advantage_weight, "reward",
-                                                         c.gamma, c.gae_lambda))
-        per_ep = fn(episodes, rewards, c.step_advantage_weight, "reward", **options)
-        if advs is not None:
-            per_ep = [a + c.step_advantage_weight * s for a, s in zip(per_ep, advs, strict=True)]
-        return np.concatenate(per_ep), targets
+        return adv_lib.compute(episodes, signals, c.advantage, gamma=c.gamma, lam=c.gae_lambda,
+                               grpo_std_norm=c.grpo_std_norm)
 
     def iterate(self) -> dict[str, float]:
         """One rollout -> credit -> advantages -> update; returns the iteration's metrics."""
@@ -236,9 +178,11 @@ class Trainer:
         act0, env0, steps0 = self.rollout.act_seconds, self.rollout.env_seconds, self.rollout.env_steps
         episodes = self.rollout.collect(self.config.steps_per_iter)
         t_roll = time.perf_counter()
-        rewards, advs, credit_metrics = self.assign_credit(episodes)
+        signals, credit_metrics = assign_credit(self.modules, episodes)
         t_credit = time.perf_counter()
-        advantages, targets = self.advantages(episodes, rewards, advs)
+        adv = self.advantages(episodes, signals)
+        advantages = adv.flat
+        targets = np.concatenate(adv.value_targets) if adv.value_targets is not None else None
         steps = [s for ep in episodes for s in ep.steps]
         for step, a in zip(steps, advantages, strict=True):
             step.advantage = float(a)
@@ -263,6 +207,7 @@ class Trainer:
             "rollout_seconds": t_roll - t0, "credit_seconds": t_credit - t_roll,
             "credit_share": (t_credit - t_roll) / max(t_end - t0, 1e-9),
             "advantage_std": float(np.std(advantages)),
+            **adv.metrics,
         })
         metrics.update(stats)
         metrics.update(credit_metrics)
@@ -283,6 +228,9 @@ class Trainer:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         c = self.config
+        if c.progress:
+            for note in c.credit_notes:
+                Console(stderr=True).print(f"credit {note}", markup=False, highlight=False)
         before = self._before_eval() if c.eval_episodes else None
         total = c.total_env_steps or 0
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[info]}"),

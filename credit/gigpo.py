@@ -2,20 +2,19 @@
 
 Two nested relative advantages, computed inside each group of episodes that share a task and seed:
 
-- episode level: A^E_i = (R_i - mean_g R) / F, R the episode outcome;
-- step level: steps whose observation is the same *anchor state* across the group's trajectories are
-  compared on their discounted step returns R_t = sum_k gamma^k r_{t+k}: A^S = (R_t - mean_anchor R_t) / F;
-- combined: A_{i,t} = A^E_i + w * A^S_{i,t}.
+- episode level: A^E_i = (R_i - mean_g R) / F, R the episode outcome: the learner's own estimator
+  (`advantage=grpo`, `grpo_std_norm=false` for F = 1);
+- step level (this module): steps whose observation is the same *anchor state* across the group's trajectories
+  are compared on their discounted step returns R_t = sum_k gamma^k r_{t+k}: A^S = (R_t - mean_anchor R_t) / F;
+- combined by the trainer: A_{i,t} = A^E_i + w * A^S_{i,t}, w the credit spec's weight (`--credit gigpo:0.5`),
+  the paper's omega (`algorithm.gigpo.step_advantage_w` in verl-agent). It is the only weight.
 
-F is 1 (`mean_norm`) or the group's std + eps (`mean_std_norm`). The module returns `kind="advantage"`.
-In credo's trainer the learner computes A^E itself and adds w * (this output) as A^S, so by default the module
-returns the step-level part only: `credo train --credit gigpo advantage=grpo grpo_std_norm=false` is GiGPO with
-`mean_norm` (the trainer's `step_advantage_weight` is w). `episode_level=true` returns the whole
-A^E + w * A^S, for using the module on its own.
+F is 1 (`mean_norm`) or the anchor group's std + eps (`mean_std_norm`). The module returns `kind="advantage"`.
+With no estimator or group size set, the trainer picks verl-agent's setting, `advantage=grpo group_size=8
+grpo_std_norm=false`, and says so.
 
-Paper vs released code: for a group (episode or anchor) with a single member the paper's relative
-advantage is 0; verl-agent uses mean 0 and std 1 there, i.e. the raw return becomes the advantage.
-`singleton="raw"` reproduces that.
+A step whose anchor group has a single member gets A^S = 0, in the paper and in verl-agent alike (only an
+*episode* group of one gets verl-agent's mean 0 / std 1, i.e. its raw return; that is the estimator's business).
 """
 
 from __future__ import annotations
@@ -33,16 +32,13 @@ from credo.trajectory import Episode, discounted_returns, group_indices
 
 
 class GiGPOConfig(Config):
-    """GiGPO's knobs (verl-agent names: `algorithm.gigpo.step_advantage_w`, `mode`, `similarity_thresh`)."""
+    """GiGPO's knobs (verl-agent names: `algorithm.gigpo.mode`, `similarity_thresh`; omega is the spec weight)."""
 
-    step_advantage_w: float = Field(1.0, ge=0.0, description="w: weight of the step-level (anchor-state) advantage added to the episode-level one.")
     gamma: float = Field(0.95, gt=0.0, le=1.0, description="Discount of the step returns compared within an anchor group (verl-agent: 0.95).")
     mode: Literal["mean_norm", "mean_std_norm"] = Field("mean_norm", description="mean_norm: subtract the group mean (F=1); mean_std_norm: also divide by the group std + epsilon.")
     similarity_thresh: float = Field(1.0, gt=0.0, le=1.0, description="Steps whose observations have similarity >= this (rapidfuzz ratio / 100) share an anchor group; 1.0 = identical text only (the paper).")
-    outcome: OutcomeSource = Field("return", description="Episode outcome R and step rewards: 'return' uses the env rewards; 'success'/'score' put that number on the last step.")
-    singleton: Literal["zero", "raw"] = Field("zero", description="Advantage in a group of one: 'zero' (paper: nothing to compare with) or 'raw' (verl-agent: mean 0, std 1).")
+    outcome: OutcomeSource = Field("return", description="Step rewards whose discounted returns anchor groups compare: 'return' uses the env rewards; 'success'/'score' put that number on the last step.")
     epsilon: float = Field(1e-6, gt=0.0, description="Added to the std in mean_std_norm.")
-    episode_level: bool = Field(False, description="Also add the episode-level A^E here (full GiGPO, for use outside credo's trainer); false: w*A^S only, since credo's learner adds A^E itself (advantage=grpo).")
 
 
 def _step_rewards(ep: Episode, source: OutcomeSource) -> np.ndarray:
@@ -61,11 +57,14 @@ class GiGPO(CreditModule):
 
     Config = GiGPOConfig
     config: GiGPOConfig
+    signal = "step_advantage"
+    requires_groups = True
+    suggested = {"advantage": "grpo", "group_size": 8, "grpo_std_norm": False}
 
     def _normalise(self, values: np.ndarray) -> np.ndarray:
-        """Group-relative values of one group (episode group or anchor group)."""
+        """Relative returns within one anchor group (0 for a group of one: nothing to compare with)."""
         if len(values) == 1:
-            return values.copy() if self.config.singleton == "raw" else np.zeros(1)
+            return np.zeros(1)
         centred = values - values.mean()
         if self.config.mode == "mean_std_norm":
             centred = centred / (values.std(ddof=1) + self.config.epsilon)
@@ -95,7 +94,6 @@ class GiGPO(CreditModule):
         anchor_sizes: list[int] = []
         step_abs: list[float] = []
         for members in group_indices(episodes).values():
-            ep_adv = self._normalise(np.array([outcome(episodes[i], cfg.outcome) for i in members], dtype=np.float64))
             # Flatten the group's steps, then compare steps that share an anchor observation.
             where: list[tuple[int, int]] = []
             observations: list[str] = []
@@ -111,11 +109,8 @@ class GiGPO(CreditModule):
             for anchor in self._anchor_groups(observations):
                 step_adv[anchor] = self._normalise(returns_arr[anchor])
                 anchor_sizes.append(len(anchor))
-            if cfg.episode_level:
-                for k, i in enumerate(members):
-                    advantages[i] += ep_adv[k]
             for (i, t), a in zip(where, step_adv, strict=True):
-                advantages[i][t] += cfg.step_advantage_w * a
+                advantages[i][t] = a
                 step_abs.append(abs(a))
         metrics = {
             "anchor_group_size": float(np.mean(anchor_sizes)) if anchor_sizes else 0.0,

@@ -6,11 +6,13 @@ mode and prompt), or by asking an LLM (`CreditContext.judge_url`, or recorded re
 paper's self-verification (credit/lare_codegen.py). The code runs only inside the sandbox (credit/lare_sandbox.py).
 Each `assign` then evaluates φ on the batch's states, trains the decoder f on (φ, episode outcome) pairs by return
 decomposition (credit/lare_decoder.py) and returns r̂_t = f(φ(s_t)) as the step reward. `mode="direct"` is the
-paper's ablation: the code returns one number, used as the reward with no decoder.
+paper's ablation: the code returns one number, used as the reward with no decoder. r̂ is a redistributed reward
+(`signal = "redistribution"`): as in the paper it replaces the env reward for the learner (`combine`).
 
 Saved under `run_dir/credit/lare/<key>/`: `code.py` (the accepted code), `dialogue.json` (every LLM call, reply and
 check; replayable with `replies=`), `meta.json`. With no LLM and nothing cached, construction fails with a one-line
-error; when the LLM's code never passes the checks, the run goes on without LaRe (zero step rewards) and says so.
+error; when the LLM's code never passes the checks, the run goes on without LaRe (the learner then trains on the
+env reward, as if LaRe were absent) and says so.
 """
 
 from __future__ import annotations
@@ -27,19 +29,19 @@ import numpy as np
 from pydantic import Field
 
 from credit._episodes import OutcomeSource, outcome
-from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
+from credit.base import CreditContext, CreditModule, CreditOutput, RedistributionConfig, register_credit
 from credit.lare_codegen import Accepted, CodeWriter, Probe, execution_check, gather_states
 from credit.lare_decoder import DecoderTrainer, Loss
 from credit.lare_prompts import Mode, task_prompt, template_hash
 from credit.lare_sandbox import Sandbox, SandboxError, SandboxLimits
-from credo.config import Config, ConfigError
+from credo.config import ConfigError
 from credo.trajectory import Episode, Step
 from llm_judges.base import JudgeError
 
 log = logging.getLogger(__name__)
 
 
-class LaReConfig(Config):
+class LaReConfig(RedistributionConfig):
     """LaRe: where the code comes from, how it is verified and sandboxed, and how the decoder learns."""
 
     mode: Mode = Field("factors", description="factors: the code returns d factors and a decoder learns the reward "
@@ -111,6 +113,7 @@ class LaRe(CreditModule):
 
     Config = LaReConfig
     config: LaReConfig
+    signal = "redistribution"
 
     def __init__(self, config: LaReConfig | None = None, context: CreditContext | None = None) -> None:
         super().__init__(config, context)
@@ -253,7 +256,7 @@ class LaRe(CreditModule):
     def assign(self, episodes: list[Episode]) -> CreditOutput:
         zeros = [np.zeros(ep.length, dtype=np.float64) for ep in episodes]
         if self.accepted is None:
-            return CreditOutput(zeros, {"active": 0.0})
+            return CreditOutput(zeros, {"active": 0.0}, active=False)
         states = [_step_state(s, self.config.state_input) for ep in episodes for s in ep.steps]
         started = time.monotonic()
         try:
@@ -267,7 +270,7 @@ class LaRe(CreditModule):
                 self.accepted = None
             else:
                 log.warning("lare: sandbox call failed (%s); zero LaRe rewards for this batch", err)
-            return CreditOutput(zeros, {"active": 0.0, "sandbox_failures": float(self.failures)})
+            return CreditOutput(zeros, {"active": 0.0, "sandbox_failures": float(self.failures)}, active=False)
         self.failures = 0
         d, values, n_failed = self.accepted.n_factors, result.factors, result.n_failed
         if values.shape[1] != d:  # every state failed, or the code changed its list length: no usable factors

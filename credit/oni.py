@@ -24,13 +24,12 @@ Each iteration, for every step of every episode:
    where N counts c_t's occurrences in the episode so far, the current one included (reset every episode;
    §1.6), and r_int is scored by the *current* reward model at assign time (§4.1).
 
-**How this maps onto credo's learner.** The trainer adds a module's step rewards to the env rewards itself, so
-this module returns the intrinsic term llm_coeff * r_int * N^-beta plus, when `rescale_extrinsic=true` (default),
-the correction extrinsic_coeff * clip(reward_scale * r_env) - r_env. With `advantage=returns` or `gae` (per-step
-estimators that discount r_env + w * step reward) and `step_advantage_weight=1` (the defaults), the learner then
-trains on exactly ONI's r_t. With group estimators (`grpo`, `rloo`) the episode level uses the raw env return
-and the step rewards enter as a group-normalised step term: set `rescale_extrinsic=false` there. The intrinsic
-part alone is written to each logged step as `step_rewards["oni/intrinsic"]`.
+**How this maps onto credo's learner** (`signal = "intrinsic"`): the trainer adds the module's numbers to the env
+rewards (r_env, the invalid-action penalty included) and every estimator works on that dense reward (returns,
+gae; grpo/rloo/reinforce++ on its discounted returns-to-go with a group baseline). The module returns the
+intrinsic term llm_coeff * r_int * N^-beta plus, when `rescale_extrinsic=true` (default), the correction
+extrinsic_coeff * clip(reward_scale * r_env) - r_env, so the learner trains on exactly ONI's r_t (at the credit
+spec's weight 1). The intrinsic part alone is written to each logged step as `step_rewards["oni/intrinsic"]`.
 
 Defaults follow the paper: llm_coeff 0.4, beta 3, reward_clip 10, extrinsic_coeff per task (Score 0.1,
 Staircase/Oracle 10; 1 elsewhere), Adam lr 1e-4, batch 256, grad clip 10. Deliberate differences from the
@@ -88,9 +87,9 @@ class ONIConfig(Config):
     reward_clip: float = Field(10.0, gt=0, description="The scaled env reward is clipped to +-reward_clip before "
                                                        "extrinsic_coeff (ONI: 10).")
     rescale_extrinsic: bool = Field(
-        True, description="Return extrinsic_coeff * clip(reward_scale * r_env) - r_env as well, so that with "
-                          "advantage=returns/gae and step_advantage_weight=1 the learner trains on ONI's exact "
-                          "reward; false: intrinsic term only (use with grpo/rloo).")
+        True, description="Return extrinsic_coeff * clip(reward_scale * r_env) - r_env as well, so the learner "
+                          "(which adds this module's numbers to r_env) trains on ONI's exact reward; false: the env "
+                          "reward as it is plus the intrinsic term.")
     beta: float = Field(3.0, ge=0, description="Count-decay exponent: r_int * N(caption)^-beta, N counted per "
                                                "episode including the current step (paper: 3).")
     classification_threshold: float = Field(0.5, ge=0, le=1, description="classification: r = 1[p(helpful) > this] "
@@ -202,6 +201,7 @@ class ONI(CreditModule):
     """Online intrinsic rewards from LLM labels of captions (see the module docstring)."""
 
     Config = ONIConfig
+    signal = "intrinsic"
 
     def __init__(self, config: ONIConfig | None = None, context: CreditContext | None = None,
                  judge: Judge | None = None) -> None:

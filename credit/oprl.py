@@ -25,8 +25,18 @@ Paper vs released code (research/spa_oprl.md section 2.2):
 - the rewards used for advantages come from the pre-update PRM in the code (the paper is ambiguous):
   `rewards_from`.
 
-To get the paper's full setting, train with the learner's RLOO estimator and a step-advantage weight of 1
-(`credo train --credit oprl advantage=rloo step_advantage_weight=1.0 group_size=8`; see credit/README.md).
+How the rewards reach the learner (`signal = "step_advantage"`): A = A^E + w * A^S, A^E the estimator's advantage
+of the outcome, A^S the step rewards normalised within the group the way the estimator normalises outcomes (RLOO:
+n/(n-1) times the deviation from the mean over all the group's steps), w the credit spec's weight. iStar runs
+RLOO with w = 1 on outcomes of 10 per win, so its step term weighs about a tenth of the episode term; credo's
+outcomes are 0/1, so the same balance is w = 0.1: a bare `--credit oprl` is `oprl:0.1`, and with no estimator
+or group size set the trainer picks iStar's `advantage=rloo group_size=8` (and says so).
+
+Guard against PRM runaway (not in the paper; `logratio_clip=null` turns it off): the log-ratio of each step is
+clipped to +-`logratio_clip` nats before scaling, so a few steps on which the PRM has drifted far from the
+policy cannot dominate the batch max-abs normalisation and squash every other step's reward to ~0. Collapse
+indicators: `oprl/prm_drift` (mean |log pi_phi - log pi_old| over the batch: how far the PRM has moved from the
+policy) and `oprl/clip_frac` (share of steps at the clip).
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ class OPRLConfig(Config):
     preference: OutcomeSource = Field("success", description="Episode number that decides tau+ vs tau- (code: success, i.e. acc > 0).")
     success_threshold: float = Field(0.0, description="An episode is tau+ when its `preference` outcome is > this, else tau-.")
     micro_batch_steps: int = Field(16, ge=1, description="Steps per PRM forward pass (memory bound); the gradient is exact for any value.")
+    logratio_clip: float | None = Field(3.0, gt=0.0, description="Clip each step's log(pi_phi / pi_old) to +-this many nats before beta and normalisation (a runaway guard, not in the paper; null: off).")
 
 
 @register_credit("oprl")
@@ -71,6 +82,10 @@ class OPRL(CreditModule):
 
     Config = OPRLConfig
     config: OPRLConfig
+    signal = "step_advantage"
+    default_weight = 0.1  # iStar's episode/step balance with 0/1 outcomes (module docstring)
+    requires_groups = True
+    suggested = {"advantage": "rloo", "group_size": 8}
 
     def __init__(self, config: Config | None = None, context: CreditContext | None = None) -> None:
         super().__init__(config, context)
@@ -100,7 +115,8 @@ class OPRL(CreditModule):
             self._pending_state = None
 
     def _step_rewards(self, steps: list[Step]) -> torch.Tensor:
-        """beta * (log pi_phi - log pi_old) for each step, with gradients into the PRM."""
+        """beta * (log pi_phi - log pi_old) for each step, with gradients into the PRM (the DPO loss's own terms:
+        no clip here, so the PRM's gradient is the paper's)."""
         logp = self.context.scorer.action_logprobs(steps, model=self.prm).float()
         old = torch.tensor([s.logprob for s in steps], dtype=torch.float32, device=logp.device)
         return self.config.beta * (logp - old)
@@ -154,6 +170,13 @@ class OPRL(CreditModule):
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.rewards_from == "post_update":
             rewards = per_item(self._step_rewards, steps, cfg.micro_batch_steps)
+        rewards = rewards.detach()
+        drift = float((rewards.abs() / cfg.beta).mean())
+        clip_frac = 0.0
+        if cfg.logratio_clip is not None:
+            bound = cfg.beta * cfg.logratio_clip
+            clip_frac = float((rewards.abs() >= bound).float().mean())
+            rewards = rewards.clamp(-bound, bound)
         raw_max = float(rewards.abs().max())
         if cfg.normalize == "batch_max_abs":
             rewards = rewards / (raw_max + 1e-6)
@@ -167,6 +190,8 @@ class OPRL(CreditModule):
             "pairs": float(len(pos_idx)),
             "groups_with_pairs": float(n_groups),
             "reward_abs_max": raw_max,
+            "prm_drift": drift,
+            "clip_frac": clip_frac,
             "update_time": time.perf_counter() - start,
         }
         return CreditOutput(out, metrics=metrics)

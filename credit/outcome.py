@@ -12,5 +12,7 @@ from credo.trajectory import Episode
 class OutcomeOnly(CreditModule):
     """Zero step reward everywhere: advantages come from the episode-level estimator alone."""
 
+    signal = "none"
+
     def assign(self, episodes: list[Episode]) -> CreditOutput:
         return CreditOutput([np.zeros(ep.length, dtype=np.float64) for ep in episodes])

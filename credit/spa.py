@@ -12,15 +12,19 @@ A progress estimator splits each episode's final reward R into per-step contribu
   one that scores them, so no episode gets contributions from a model fitted on it. `folds=1` is the paper's
   in-sample setting (memory: K backbone copies with their AdamW state).
 
-Step reward r_t = alpha * c_t + beta * g_t with g_t = 1 if the env executed the action (`step.valid_action`).
+Step reward r_t = alpha * c_t + beta * g_t. It is a *redistributed* reward (`signal = "redistribution"`): by
+default it replaces the env reward and the learner's estimator credits each action with the discounted sum of
+the r_t that follow it (GAE, or a group baseline on returns-to-go), as the paper runs PPO on it. The grounding
+g_t is -1[action invalid] by default (`grounding="penalty"`); the paper's +1[action valid] (`"bonus"`) differs by
+a constant per step, which under returns-to-go pays the agent for every extra step it takes.
 
 Released-code behaviours, off by default:
 - `released_code_rewards=true`: every turn's value is overwritten by the leave-one-out centred outcome
   R_i - mean_{j != i in the group} R_j (the estimator's output is discarded) and the last turn always counts
   as grounded, as `prm/rl_data_org.py` does;
-- the released StepPPO weights turn k's score by (T-1-k) and runs GAE across the whole concatenated episode:
-  that is a learner choice, not a credit one, and is not reproduced here (credo gives each step its own
-  advantage).
+- the released StepPPO weights turn k's score by (T-1-k) and runs GAE across the whole concatenated episode,
+  zeroing rewards and values between turns, so each turn is in effect trained on its own score (an immediate
+  reward): `combine="advantage"` is the closest credo setting (a group-normalised immediate step advantage).
 
 Schedule: `refit="online"` re-fits on the replay every iteration; `refit="frozen"` fits on the first
 `fit_iterations` batches and then keeps the estimator fixed, which is the paper's pipeline
@@ -41,7 +45,7 @@ from pydantic import Field
 
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, outcome
-from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
+from credit.base import CreditContext, CreditModule, CreditOutput, RedistributionConfig, register_credit
 from credo.config import Config, ConfigError
 from credo.trajectory import group_indices
 
@@ -50,11 +54,12 @@ if TYPE_CHECKING:
     from credo.trajectory import Episode, Step
 
 
-class SPAConfig(Config):
+class SPAConfig(RedistributionConfig):
     """SPA settings; alpha/beta as in the released code, optimiser as in the paper's estimator training."""
 
     alpha: float = Field(1.0, description="alpha: weight of the progress contribution c_t in the step reward (released code: 1).")
-    beta: float = Field(0.5, description="beta: weight of the grounding signal g_t = 1[action valid] (released code: 0.5).")
+    beta: float = Field(0.5, description="beta: weight of the grounding signal g_t (released code: 0.5).")
+    grounding: Literal["penalty", "bonus"] = Field("penalty", description="g_t: 'penalty' = -1[action invalid] (default: no per-step bonus, which returns-to-go would turn into a reward for length); 'bonus' = +1[action valid] (paper, released code).")
     target: OutcomeSource = Field("return", description="The final reward R the contributions must sum to: env return, success (0/1) or score.")
     estimator: str = Field("policy", description="Backbone: 'policy' (a copy of the acting policy's model) or a hub id / local path of a causal LM with the policy's tokenizer.")
     estimator_path: str | None = Field(None, description="Folder of a saved estimator (runs/<name>/credit/spa) to start from instead of `estimator`.")
@@ -71,7 +76,7 @@ class SPAConfig(Config):
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip (paper: 1.0).")
     refit: Literal["online", "frozen"] = Field("online", description="'online': re-fit every iteration; 'frozen': fit on the first `fit_iterations` batches, then keep fixed (paper pipeline).")
     fit_iterations: int = Field(1, ge=0, description="With refit=frozen: how many batches to fit on before freezing (0 with estimator_path: never fit).")
-    released_code_rewards: bool = Field(False, description="Released rl_data_org.py: overwrite every turn's value with the leave-one-out centred outcome; last turn always grounded.")
+    released_code_rewards: bool = Field(False, description="Released rl_data_org.py: overwrite every turn's value with the leave-one-out centred outcome; grounding as a bonus, the last turn always grounded.")
     micro_batch_steps: int = Field(32, ge=1, description="Steps per estimator forward pass (memory bound); gradients are exact for any value.")
 
 
@@ -101,6 +106,7 @@ class SPA(CreditModule):
 
     Config = SPAConfig
     config: SPAConfig
+    signal = "redistribution"
 
     def __init__(self, config: Config | None = None, context: CreditContext | None = None) -> None:
         super().__init__(config, context)
@@ -270,7 +276,8 @@ class SPA(CreditModule):
             grounded = np.array([float(s.valid_action) for s in ep.steps])
             if cfg.released_code_rewards and ep.length:
                 grounded[-1] = 1.0
-            rewards.append(cfg.alpha * v + cfg.beta * grounded)
+            g = grounded if cfg.grounding == "bonus" or cfg.released_code_rewards else grounded - 1.0
+            rewards.append(cfg.alpha * v + cfg.beta * g)
         self._forget_folds()
         return CreditOutput(rewards, metrics=metrics)
 

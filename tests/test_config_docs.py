@@ -34,7 +34,7 @@ def test_keys_listed_are_the_keys_overrides_take():
 
     rows = {key: default for key, _t, default, _d in field_rows(TrainConfig)}
     assert rows["policy.gradient_checkpointing"] == "False" and rows["learner.lr"] == "0.001"
-    overrides = ["policy.gradient_checkpointing=true", "learner.lr=0.5", "credit_config.spa.alpha=2"]
+    overrides = ["policy.gradient_checkpointing=true", "learner.lr=0.5", "credit=spa", "credit_config.spa.alpha=2"]
     config = TrainConfig.build({}, overrides)
     assert config.policy.gradient_checkpointing and config.learner.lr == 0.5
     assert config.credit_config == {"spa": {"alpha": 2}}

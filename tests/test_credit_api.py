@@ -20,6 +20,9 @@ MINE = ("spa", "oprl", "gigpo")
 def test_parse_spec_weights_and_errors():
     assert credit.parse_spec("spa:1.0,oprl:0.5") == [("spa", 1.0), ("oprl", 0.5)]
     assert credit.parse_spec(" gigpo , outcome:2 ") == [("gigpo", 1.0), ("outcome", 2.0)]
+    assert credit.parse_spec("oprl") == [("oprl", 0.1)]  # a bare name takes the module's default weight
+    with pytest.raises(ConfigError, match="appears twice"):
+        credit.parse_spec("spa,spa:2")
     with pytest.raises(ConfigError, match=r"unknown module 'sap'; known: .*spa") as err:
         credit.parse_spec("sap:1.0")
     assert "\n" not in str(err.value)
@@ -41,19 +44,26 @@ def test_bad_module_config_is_one_line():
             credit.get(name).Config.build({"nope": 1}, source=f"credit_config.{name}")
 
 
-def test_trainer_composes_weighted_modules_and_records_them():
-    """`--credit gigpo:2,outcome,explore-like` through the trainer's composition: weights, kinds, Step.step_rewards."""
-    from agents.trainer import Trainer
+def test_assign_credit_records_modules_and_passes_weighted_signals_with_their_rules():
+    """`--credit gigpo:2,outcome` through the trainer's credit step: weights, rules, Step.step_rewards."""
+    from agents.credit_step import assign_credit
 
     eps = [episode("A", "g", ["s", "t"], [0, 1], success=True), episode("B", "g", ["s", "u"], [0, 0])]
     gig = credit.get("gigpo")
-    trainer = Trainer.__new__(Trainer)
-    trainer.modules = [("gigpo", 2.0, gig(gig.Config(gamma=1.0))), ("outcome", 1.0, credit.get("outcome")())]
-    rewards, advs, metrics = trainer.assign_credit(eps)
-    assert rewards is None  # outcome is all zeros
-    np.testing.assert_allclose(advs[0], [2 * 0.5, 0.0])  # anchor "s": returns 1 vs 0 -> +-0.5, times weight 2
+    modules = [("gigpo", 2.0, gig(gig.Config(gamma=1.0))), ("outcome", 1.0, credit.get("outcome")())]
+    signals, metrics = assign_credit(modules, eps)
+    assert [(s.name, s.rule, s.weight, s.kind) for s in signals] == [("gigpo", "step_advantage", 2.0, "advantage")]
+    np.testing.assert_allclose(signals[0].values[0], [0.5, 0.0])  # anchor "s": returns 1 vs 0 -> +-0.5 (unweighted)
     assert eps[0].steps[0].step_rewards == {"gigpo": 0.5, "outcome": 0.0}
     assert "gigpo/anchor_group_size" in metrics
+
+
+def test_every_module_declares_how_its_signal_reaches_the_learner():
+    rules = {name: credit.get(name).signal for name in credit.available()}
+    assert rules == {"outcome": "none", "spa": "redistribution", "lare": "redistribution",
+                     "oprl": "step_advantage", "gigpo": "step_advantage", "oni": "intrinsic"}
+    for name, rule in rules.items():  # and credit/README.md's table says the same
+        assert re.search(rf"\| `{name}` \|[^\n]*\| {rule} \|", README.read_text()), name
 
 
 def test_readme_example_module_runs():

@@ -71,8 +71,10 @@ def test_grounding_and_released_code_rewards():
     # R = [1, 1, 0, 0]: leave-one-out centred outcome 1 - 1/3 = 2/3 or 0 - 2/3; the last turn counts as grounded.
     np.testing.assert_allclose(out.step_rewards[0], [2 / 3 + 0.5] * 3)
     np.testing.assert_allclose(out.step_rewards[2], [-2 / 3 + 0.5] * 3)
-    paper = spa(policy, epochs=1, alpha=0.0, beta=0.5).assign(batch)
+    paper = spa(policy, epochs=1, alpha=0.0, beta=0.5, grounding="bonus").assign(batch)
     np.testing.assert_allclose(paper.step_rewards[0], [0.5, 0.5, 0.0])  # invalid last action: no grounding
+    penalty = spa(policy, epochs=1, alpha=0.0, beta=0.5).assign(batch)  # default: no per-step bonus
+    np.testing.assert_allclose(penalty.step_rewards[0], [0.0, 0.0, -0.5])
 
 
 def test_frozen_schedule_logits_head_and_state_round_trip(tmp_path):

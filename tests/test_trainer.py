@@ -15,6 +15,8 @@ import pytest
 import torch
 
 import credit.base
+from agents import advantages as adv_lib
+from agents.credit_step import assign_credit
 from agents.runs import RunDir
 from agents.trainer import TRAINER_STATE, StartOrderWindow, Trainer, train_from_cli
 from credit.base import CreditModule, CreditOutput
@@ -77,18 +79,44 @@ def test_credit_modules_are_recorded_on_steps_and_prefixed_in_metrics(cache_dir,
     monkeypatch.setitem(credit.base._REGISTRY, "h5_const", _Constant)
     trainer = Trainer(line_config(tmp_path, name="cr", credit="outcome,h5_const:0.5", total_env_steps=64))
     episodes = trainer.rollout.collect(16)
-    rewards, advs, metrics = trainer.assign_credit(episodes)
-    assert advs is None and metrics["h5_const/calls"] == 1.0 and "outcome/seconds" in metrics
-    for e, r in zip(episodes, rewards, strict=True):
-        for s, v in zip(e.steps, r, strict=True):
+    signals, metrics = assign_credit(trainer.modules, episodes)
+    assert metrics["h5_const/calls"] == 1.0 and "outcome/seconds" in metrics
+    assert [(s.name, s.rule, s.weight) for s in signals] == [("h5_const", "intrinsic", 0.5)]
+    for e in episodes:
+        for s in e.steps:
             assert s.step_rewards == {"outcome": 0.0, "h5_const": float(s.action_text == "east")}
-            assert v == 0.5 * s.step_rewards["h5_const"]
-    adv, _ = trainer.advantages(episodes, rewards, advs)
-    base, _ = trainer.advantages(episodes, None, None)
+    rewards, dense = adv_lib.estimated_rewards(episodes, signals)
+    assert dense and all(np.allclose(r, [s.reward + 0.5 * (s.action_text == "east") for s in e.steps])
+                         for e, r in zip(episodes, rewards, strict=True))
+    adv = trainer.advantages(episodes, signals).flat
+    base = trainer.advantages(episodes, []).flat
     assert adv.shape == base.shape and not np.allclose(adv, base)
     trainer.rollout.close()
     with pytest.raises(ConfigError, match="credit_config.spa"):
-        Trainer(line_config(tmp_path, credit="outcome", credit_config={"spa": {}}))
+        line_config(tmp_path, credit="outcome", credit_config={"spa": {}})
+
+
+def test_the_credit_spec_weight_is_the_only_step_advantage_weight(cache_dir, tmp_path):
+    """`--credit gigpo:0.5`: A = A^E + 0.5 * A^S, A^S the module's output as it is."""
+    trainer = Trainer(line_config(tmp_path, name="gw", credit="gigpo:0.5", advantage="grpo", group_size=4,
+                                  total_env_steps=64))
+    episodes = trainer.rollout.collect(32)
+    signals, _ = assign_credit(trainer.modules, episodes)
+    a_s = np.concatenate(signals[0].values)
+    assert np.any(a_s != 0)
+    got = trainer.advantages(episodes, signals).flat
+    np.testing.assert_allclose(got, adv_lib.compute(episodes, [], "grpo").flat + 0.5 * a_s)
+    trainer.rollout.close()
+
+
+def test_module_requirements_are_settled_at_config_time(tmp_path):
+    config = line_config(tmp_path, credit="gigpo")
+    assert (config.advantage, config.group_size, config.grpo_std_norm) == ("grpo", 8, False)
+    assert any("gigpo: chose advantage=grpo group_size=8" in n for n in config.credit_notes)
+    mine = line_config(tmp_path, credit="gigpo", group_size=4, advantage="rloo")
+    assert (mine.advantage, mine.group_size, mine.credit_notes) == ("rloo", 4, [])
+    with pytest.raises(ConfigError, match="credit oprl compares the trajectories of a group: set group_size >= 2"):
+        line_config(tmp_path, credit="oprl", group_size=1)
 
 
 def test_config_errors_are_one_line(tmp_path):
