@@ -6,7 +6,8 @@ file is the one place that applies those rules (credit/README.md has the table):
 1. **The reward the estimator works on** (`estimated_rewards`). The env reward r_env (invalid-action penalty
    included), unless a module makes it dense:
    - *redistribution* (SPA, LaRe), `combine="replace"` (the papers): r_t = sum_m w_m * r̂_m replaces r_env, so the
-     outcome is counted once, through the module's redistribution of it; `combine="add"`: r_env + w * r̂;
+     outcome is counted once, through the module's redistribution of it (`exact_sum`: the residual
+     sum_t r_env - sum_t r_t is added to the last step); `combine="add"`: r_env + w * r̂;
    - *intrinsic* (ONI): r_t += w * r_int (ONI's numbers already carry its extrinsic rescaling).
 2. **The estimator** on that reward:
    - `returns`: discounted returns-to-go G_t = sum_k gamma^k r_{t+k}, whitened over the batch (no critic);
@@ -57,11 +58,18 @@ class CreditSignal:
     kind: Literal["reward", "advantage"] = "reward"
     combine: Combine = "replace"
     """Redistribution modules only: replace / add to the env reward, or enter as a step advantage."""
+    exact_sum: bool = False
+    """Redistribution with replace: the residual env return - sum of the signal goes on the last step."""
 
     @property
     def dense(self) -> bool:
         """The signal changes the reward the estimator discounts (rather than adding a step advantage)."""
         return self.rule == "intrinsic" or (self.rule == "redistribution" and self.combine != "advantage")
+
+    @property
+    def replaces(self) -> bool:
+        """The signal replaces the env reward (a redistribution with combine="replace")."""
+        return self.rule == "redistribution" and self.combine == "replace"
 
     @property
     def step_term(self) -> bool:
@@ -138,13 +146,21 @@ def env_rewards(episodes: Sequence[Episode]) -> Arrays:
 
 def estimated_rewards(episodes: Sequence[Episode], signals: Sequence[CreditSignal]) -> tuple[Arrays, bool]:
     """The per-step reward the estimator works on, and whether a module made it dense (rule 1 above)."""
-    dense = [s for s in signals if s.dense]
-    rewards = env_rewards(episodes)
-    if not dense:
-        return rewards, False
-    if any(s.rule == "redistribution" and s.combine == "replace" for s in dense):
+    env = env_rewards(episodes)
+    replacing = [s for s in signals if s.replaces]
+    adding = [s for s in signals if s.dense and not s.replaces]
+    if not replacing and not adding:
+        return env, False
+    rewards = env
+    if replacing:
         rewards = [np.zeros(ep.length) for ep in episodes]
-    for s in dense:
+        for s in replacing:
+            rewards = [r + s.weight * v for r, v in zip(rewards, _check(episodes, s.values, s.name), strict=True)]
+        if any(s.exact_sum for s in replacing):
+            for r, e in zip(rewards, env, strict=True):
+                if len(r):  # the redistributed reward now sums to what the episode earned
+                    r[-1] += e.sum() - r.sum()
+    for s in adding:
         rewards = [r + s.weight * v for r, v in zip(rewards, _check(episodes, s.values, s.name), strict=True)]
     return rewards, True
 

@@ -63,5 +63,6 @@ def assign_credit(modules: Modules, episodes: list[Episode]) -> tuple[list[Credi
             continue
         signals.append(CreditSignal(name, module.signal, weight,
                                     [np.asarray(r, dtype=np.float64) for r in out.step_rewards], out.kind,
-                                    getattr(module.config, "combine", "replace")))
+                                    getattr(module.config, "combine", "replace"),
+                                    getattr(module.config, "exact_sum", False)))
     return signals, metrics

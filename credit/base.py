@@ -52,6 +52,10 @@ class RedistributionConfig(Config):
                              "estimator works on its returns-to-go (paper); add: added to the env reward (the outcome "
                              "then counts twice); advantage: an immediate group-normalised step advantage added to "
                              "the outcome's (credo's former use, for ablations).")
+    exact_sum: bool = Field(False, description="With combine=replace: add the residual (env return - sum of the "
+                            "module's rewards) to the last step, so the learner's reward sums to what the episode "
+                            "earned and an inaccurate model only moves credit in time (RUDDER's correction; not in "
+                            "SPA or LaRe).")
 
 
 @dataclass

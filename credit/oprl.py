@@ -51,6 +51,7 @@ from pydantic import Field
 
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, outcome
+from credit._model_size import default_lr
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
 from credo.config import Config, ConfigError
 from credo.trajectory import group_indices
@@ -63,7 +64,7 @@ class OPRLConfig(Config):
     """OPRL/iStar settings; defaults follow the paper (WebShop run) unless noted."""
 
     beta: float = Field(0.05, gt=0.0, description="beta of the implicit reward r_t = beta * log(pi_phi / pi_old) (paper/code: 0.05).")
-    lr: float = Field(1e-6, gt=0.0, description="PRM learning rate (AdamW, constant; code: 1e-6 for a 7B PRM; tiny models need ~1e-3).")
+    lr: float | None = Field(None, gt=0.0, description="PRM learning rate (AdamW, constant); null: the code's 1e-6 for a model of >= 100M parameters, 1e-3 below (calibrated on the tiny model).")
     weight_decay: float = Field(0.0, ge=0.0, description="PRM AdamW weight decay (code: 0).")
     grad_clip: float = Field(10.0, gt=0.0, description="PRM gradient-norm clip (code: 10).")
     trajectory_score: Literal["sum", "mean"] = Field("sum", description="Q(tau) in the DPO loss: sum of step rewards (paper) or their mean (released code).")
@@ -103,7 +104,8 @@ class OPRL(CreditModule):
         self.prm = scorer.copy_model()
         self.prm.eval()  # deterministic scoring; the DPO step needs no dropout
         self.optimizer = torch.optim.AdamW(
-            [p for p in self.prm.parameters() if p.requires_grad], lr=self.config.lr,
+            [p for p in self.prm.parameters() if p.requires_grad],
+            lr=self.config.lr or default_lr("oprl", self.prm, paper_lr=1e-6, small_lr=1e-3),
             weight_decay=self.config.weight_decay)
         self._apply_pending_state()
 

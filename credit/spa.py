@@ -45,6 +45,7 @@ from pydantic import Field
 
 from credit._chunked import backward_through, per_item
 from credit._episodes import OutcomeSource, outcome
+from credit._model_size import default_lr
 from credit.base import CreditContext, CreditModule, CreditOutput, RedistributionConfig, register_credit
 from credo.config import Config, ConfigError
 from credo.trajectory import group_indices
@@ -70,7 +71,7 @@ class SPAConfig(RedistributionConfig):
     replay_size: int = Field(4096, ge=1, description="At most this many (most recent) episodes in the replay.")
     epochs: int = Field(1, ge=1, description="Passes over the replay per fit (paper: 1 epoch).")
     batch_episodes: int = Field(16, ge=1, description="Episodes per optimiser step (paper: global batch 16).")
-    lr: float = Field(3e-6, gt=0.0, description="Backbone learning rate (paper: 3e-6 for a 3B model; tiny models need ~1e-3).")
+    lr: float | None = Field(None, gt=0.0, description="Estimator learning rate; null: the paper's 3e-6 for a model of >= 100M parameters, 1e-4 below (calibrated on the tiny model).")
     head_lr: float | None = Field(None, gt=0.0, description="Learning rate of the freshly initialised head; None = `lr`.")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay (paper: 0.01).")
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip (paper: 1.0).")
@@ -143,9 +144,10 @@ class SPA(CreditModule):
             raise ConfigError("spa: needs the acting policy (CreditContext.scorer) to build its estimator")
         for _ in range(self.config.folds):
             est = ProgressEstimator(self._backbone(), self.config.head)
-            head_lr = self.config.head_lr or self.config.lr
+            lr = self.config.lr or default_lr("spa", est.backbone, paper_lr=3e-6, small_lr=1e-4)
+            head_lr = self.config.head_lr or lr
             opt = torch.optim.AdamW([
-                {"params": [p for p in est.backbone.parameters() if p.requires_grad], "lr": self.config.lr},
+                {"params": [p for p in est.backbone.parameters() if p.requires_grad], "lr": lr},
                 {"params": est.head.parameters(), "lr": head_lr},
             ], weight_decay=self.config.weight_decay)
             self.estimators.append(est)

@@ -91,6 +91,14 @@ def test_the_outcome_is_counted_once_under_redistribution():
     assert np.allclose(replaced.flat, (g - g.mean()) / (g.std() + A.EPS))
 
 
+def test_exact_sum_puts_the_residual_on_the_last_step():
+    eps = [ep("g", [0, 0, 1]), ep("g", [0, 0])]
+    bad = [[0.5, 0.1, 0.1], [0.3, 0.3]]  # an inaccurate estimator: sums 0.7 and 0.6 for outcomes 1 and 0
+    exact = A.CreditSignal("spa", "redistribution", 1.0, [np.array(v) for v in bad], exact_sum=True)
+    rewards, _ = A.estimated_rewards(eps, [exact, sig("oni", "intrinsic", [[0, 0, 0], [1, 0]])])
+    assert np.allclose(rewards[0], [0.5, 0.1, 0.4]) and np.allclose(rewards[1], [1.3, -0.3])  # oni added on top
+
+
 def test_intrinsic_rewards_are_added_and_make_group_estimators_use_returns_to_go():
     eps = [ep("g", [0, 0]), ep("g", [0, 0])]
     oni = [[1.0, 0.0], [0.0, 0.0]]  # a helpful message on the first step of the first episode
