@@ -222,3 +222,22 @@ def test_frontier_cue_when_the_stairs_are_out_of_view():
     assert unseen and all(t.split(" . ")[1].startswith("unexplored ") for t in unseen)
     assert all("unexplored" not in t for t in texts if not t.startswith("stairs unseen"))
     env.close()
+
+
+def test_a_fortune_cookie_reads_a_rumor():
+    """MiniHack's level archive drops NetHack's data files; credo puts them back, so a rumor is read (before the
+    fix: "Can't open 'rumors' file. Program in disorder!")."""
+    from minihack import LevelGenerator
+
+    level = LevelGenerator(w=5, h=3)
+    level.set_start_pos((0, 0))
+    level.add_object("fortune cookie", "%", place=(0, 0))
+    level.add_goal_pos((4, 2))
+    env = make("credo/MiniHack-Skill-Custom-v0", des_file=level.get_des())
+    env.reset(seed=0)
+    _, _, _, _, info = env.step("eat")
+    assert "fortune cookie here; eat it?" in info["state"]["message"]
+    _, _, _, _, info = env.step("y")
+    message = info["state"]["message"]
+    assert "It reads:" in message and "Can't open" not in message and "renovation" not in message
+    env.close()

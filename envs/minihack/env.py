@@ -7,6 +7,8 @@ MiniHack specifics handled here:
 - MiniGrid-based tasks (MultiRoom, LavaCrossing, SimpleCrossing) are seeded through MiniGrid too, and the
   Crossing ones are built although minihack 1.0.2 passes them a width/height that MiniGrid 3 rejects;
 - a task's fixed level seeds (`seeds=[...]`) are sampled from the env's generator, so seeding stays exact;
+- NetHack's data files (rumors, engravings, epitaphs...), which MiniHack's level archive drops, are put back
+  into each game's HACKDIR (`envs.minihack.datafiles`): no "Can't open 'rumors' file";
 - Boxoban ids read generated levels unless the real dataset is there (`envs.minihack.boxoban_levels`), and
   their level is drawn from the env's generator (minihack draws it with the global `random` module), and
   their first reset works under NLE 1.3 (see `_boxoban_reset`).
@@ -23,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.minihack.boxoban_levels import use_levels
+from envs.minihack.datafiles import provide_data_files
 from envs.nethack.env import NLETextEnv
 
 DEFAULT_DES = {
@@ -170,6 +173,7 @@ class MiniHackTextEnv(NLETextEnv):
             use_levels(task)
         with _minigrid_patch():
             super().__init__(task, instruction or instruction_for(task), render_mode, **kwargs)
+        provide_data_files(self.raw.nethack._vardir)  # MiniHack's level archive lacks rumors, engravings...
 
     def _seed_task(self, core: int, disp: int) -> None:
         level_seeds = getattr(self.raw, "_level_seeds", None)
