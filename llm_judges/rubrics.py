@@ -1,9 +1,9 @@
 """Rubrics: named prompt templates with their parser and what the embedding judge needs.
 
-Built in (prompts written for credo from the descriptions in research/oni_lare.md §1.3, not copied):
+Built in (the ONI ones are in `llm_judges/oni_rubrics.py`, with their goals and anchors):
 - `oni-cls-<goal>`: ONI/Motif message classification, FOO (very helpful) vs BAR (unhelpful, neutral,
-  lukewarm) for one NetHack message; goals `default`, `gold`, `combat`, `stairs`. Lax parsing (FOO
-  anywhere -> 1, else 0) is the faithful default.
+  lukewarm) for one NetHack message; goals `default`, `gold`, `combat`, `stairs` (ONI's) and `key`, `door`,
+  `keyroom`, `fountain` (MiniHack's sub-goals). Lax parsing (FOO anywhere -> 1, else 0) is the faithful default.
 - `oni-rank-<goal>`: ONI-Ranking/Motif pairwise preference between two messages; 0 first, 1 second, 0.5 tie
   (also `oni-rank-zeroknowledge`, ONI's ranking variant with no goal sentence).
 - `step-score`: generic LLM-as-judge, "score this step 0-10".
@@ -61,6 +61,10 @@ class Rubric(Config):
         default_factory=list, description="Embedding judge: descriptions of what deserves the negative label.")
     positive_value: float = Field(1.0, description="Embedding judge: the value given to texts closer to `positive`.")
     negative_value: float = Field(0.0, description="Embedding judge: the value given to texts closer to `negative`.")
+    per_sentence: bool = Field(False, description="Embedding judge: score each sentence of a text and keep the best "
+                                                  "(for texts that join several events, as NetHack's message line).")
+    margin: float | None = Field(None, description="Embedding judge: how much closer to `positive` than to `negative` "
+                                                   "a text must be for the positive label (null: the judge's margin).")
 
     @model_validator(mode="after")
     def _check(self) -> Rubric:
@@ -107,98 +111,6 @@ class Rubric(Config):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# --- ONI / Motif message rubrics ------------------------------------------------------------------------
-
-NETHACK_SYSTEM = (
-    "You are a careful and honest judge of play in the game NetHack. You know the game well and you judge "
-    "whether what happens to the player is good for their progress. When you do not know something, say so "
-    "rather than make it up."
-)
-
-GOALS: dict[str, str] = {
-    "default": "The player wants a high score: kill monsters, pick up gold, and go down the dungeon as deep as possible.",
-    "gold": "The player wants to collect as much gold as possible; nothing else matters.",
-    "combat": "The player wants to defeat as many monsters as possible; nothing else matters.",
-    "stairs": "The player wants to find the staircase down and descend to deeper levels; nothing else matters.",
-}
-
-# Worked examples: (message, {goal: FOO/BAR}); labels change with the goal, the closed door never helps.
-_EXAMPLES: list[tuple[str, dict[str, str]]] = [
-    ("You kill the jackal! Welcome to experience level 3.",
-     {"default": "FOO", "gold": "BAR", "combat": "FOO", "stairs": "BAR"}),
-    ("You hear the footsteps of a guard on patrol.",
-     {"default": "FOO", "gold": "FOO", "combat": "BAR", "stairs": "BAR"}),
-    ("12 gold pieces.", {"default": "FOO", "gold": "FOO", "combat": "BAR", "stairs": "BAR"}),
-    ("There is a staircase down here.", {"default": "FOO", "gold": "BAR", "combat": "BAR", "stairs": "FOO"}),
-    ("This door is locked.", {"default": "BAR", "gold": "BAR", "combat": "BAR", "stairs": "BAR"}),
-]
-
-_CLS_TEMPLATE = """Context: I am playing NetHack, and I will show you one message the game printed.
-First say what you know about NetHack and what the player is trying to achieve. Then analyse the message and \
-decide whether the situation it describes helps the player progress. "Helpful" means good for progress in the \
-game, not merely informative.
-Goal: {goal}
-If the message is very helpful, answer FOO. If it is unhelpful, neutral or only mildly useful, answer BAR.
-Examples:
-{examples}
-Message to rate: {{"{{item}}"}}
-Reply in exactly this form: <knowledge>...</knowledge> <analysis>...</analysis> <label>FOO or BAR</label>"""
-
-_RANK_TEMPLATE = """I will show you two short descriptions of moments in a game of NetHack.
-First say what you know about NetHack and what the player is trying to achieve. {goal}
-Analyse each description on its own, then compare them from first principles, and finally say which one more \
-likely shows progress toward that goal, written as ("best_description": 1), ("best_description": 2), or \
-("best_description": None) when neither does.
-{{"description_1": "{{first}}"}}
-{{"description_2": "{{second}}"}}"""
-
-# What the embedding judge compares messages with, per goal (the limits are in llm_judges/README.md).
-_ANCHORS: dict[str, tuple[list[str], list[str]]] = {
-    "default": (
-        ["You kill the monster!", "Welcome to experience level 5.", "You find 20 gold pieces.",
-         "You climb down the stairs to a deeper level.", "You feel more experienced.", "You pick up a magic wand."],
-        ["That door is closed.", "It's a wall.", "It's solid stone.", "You can't move there.", "Nothing happens.",
-         "Never mind.", "You miss it.", "It bites you!", "You are hungry.", "Unknown command.",
-         "Hello, welcome to the game."]),
-    "gold": (
-        ["You find 20 gold pieces.", "You pick up gold coins.", "You hear someone counting money.",
-         "There is a pile of gold here."],
-        ["That door is closed.", "You kill the monster!", "Nothing happens.", "The jackal bites!",
-         "It's a wall.", "Unknown command."]),
-    "combat": (
-        ["You kill the monster!", "You destroy the zombie!", "You hit the goblin.",
-         "Welcome to experience level 5."],
-        ["That door is closed.", "You find 20 gold pieces.", "Nothing happens.", "You miss it.",
-         "It's a wall.", "Unknown command."]),
-    "stairs": (
-        ["There is a staircase down here.", "You climb down the stairs to a deeper level.",
-         "You see a staircase leading down.", "You enter a new dungeon level."],
-        ["That door is closed.", "You find 20 gold pieces.", "You kill the monster!", "Nothing happens.",
-         "It's a wall.", "Unknown command."]),
-}
-
-
-def _oni_rubrics() -> list[Rubric]:
-    out = [Rubric(  # ONI-Ranking's "zeroknowledge" goal: no goal sentence at all
-        name="oni-rank-zeroknowledge", kind="pair", system=NETHACK_SYSTEM, parser="ranking",
-        description="ONI-Ranking/Motif without a goal sentence (the 'zeroknowledge' goal key)",
-        template=_RANK_TEMPLATE.format(goal="").replace(" \n", "\n"),
-        positive=_ANCHORS["default"][0], negative=_ANCHORS["default"][1])]
-    for goal, sentence in GOALS.items():
-        examples = "\n".join(f'- "{msg}" -> {labels[goal]}' for msg, labels in _EXAMPLES)
-        positive, negative = _ANCHORS[goal]
-        out.append(Rubric(
-            name=f"oni-cls-{goal}", kind="single", system=NETHACK_SYSTEM, parser="keyword",
-            description=f"ONI/Motif: is this NetHack message very helpful (1) or not (0)? goal: {goal}",
-            template=_CLS_TEMPLATE.format(goal=sentence, examples=examples),
-            keywords={"FOO": 1.0, "BAR": 0.0}, lax_default=0.0, positive=positive, negative=negative))
-        out.append(Rubric(
-            name=f"oni-rank-{goal}", kind="pair", system=NETHACK_SYSTEM, parser="ranking",
-            description=f"ONI-Ranking/Motif: which of two NetHack messages shows more progress? goal: {goal}",
-            template=_RANK_TEMPLATE.format(goal=sentence), positive=positive, negative=negative))
-    return out
-
-
 STEP_SCORE = Rubric(
     name="step-score", kind="single", parser="score", score_range=(0.0, 10.0),
     description="Generic LLM-as-judge: how much does this step advance the task, 0-10?",
@@ -211,28 +123,38 @@ STEP_SCORE = Rubric(
     positive_value=10.0, negative_value=0.0,
 )
 
-_RUBRICS: dict[str, Rubric] = {r.name: r for r in [*_oni_rubrics(), STEP_SCORE]}
+_RUBRICS: dict[str, Rubric] = {}
+
+
+def _registry() -> dict[str, Rubric]:
+    """The rubrics by name, the built-in ones added on first use (`llm_judges.oni_rubrics` builds on `Rubric`)."""
+    if STEP_SCORE.name not in _RUBRICS:
+        from llm_judges.oni_rubrics import oni_rubrics
+
+        _RUBRICS.update({r.name: r for r in [*oni_rubrics(), STEP_SCORE]})
+    return _RUBRICS
 
 
 def register_rubric(rubric: Rubric) -> None:
     """Add (or replace) a rubric under its name."""
-    _RUBRICS[rubric.name] = rubric
+    _registry()[rubric.name] = rubric
 
 
 def rubrics() -> dict[str, Rubric]:
     """All known rubrics by name, sorted."""
-    return dict(sorted(_RUBRICS.items()))
+    return dict(sorted(_registry().items()))
 
 
 def get_rubric(name: str) -> Rubric:
     """The rubric called `name`; a one-line KeyError listing close names otherwise."""
-    if name not in _RUBRICS:
+    known = _registry()
+    if name not in known:
         from difflib import get_close_matches
 
-        close = get_close_matches(name, list(_RUBRICS), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(_RUBRICS))}"
+        close = get_close_matches(name, list(known), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
         raise KeyError(f"unknown rubric {name!r}{hint}")
-    return _RUBRICS[name]
+    return known[name]
 
 
 def load_rubrics(path: str | Path) -> list[Rubric]:

@@ -140,15 +140,25 @@ def embedding_judge():
 
 
 def test_embedding_judge_labels_clear_messages_by_goal(embedding_judge):
-    clear = ["You kill the newt!", "That door is closed.", "12 gold pieces.", "There is a staircase down here.", ""]
-    expected = {  # what a NetHack player would answer for these unambiguous messages; "" reports no event
-        "oni-cls-default": [1.0, 0.0, 1.0, 1.0, 0.0],
-        "oni-cls-gold": [0.0, 0.0, 1.0, 0.0, 0.0],
-        "oni-cls-combat": [1.0, 0.0, 0.0, 0.0, 0.0],
-        "oni-cls-stairs": [0.0, 0.0, 0.0, 1.0, 0.0],
+    clear = ["You kill the newt!", "That door is closed.", "$ - 12 gold pieces.", "g - a key named The Master Key of "
+             "Thievery.", "You succeed in unlocking the door.  The door opens.", "The stairs are solidly fixed to the "
+             "floor.", "There is a staircase up here.", "Hello Agent, welcome to NetHack!  You are a chaotic male "
+             "human Rogue.", ""]
+    expected = {  # what a NetHack player would answer; the up staircase and the failed pick-up on it are noise
+        "oni-cls-default": [1, 0, 1, 1, 1, 0, 0, 0, 0],
+        "oni-cls-gold": [0, 0, 1, 0, 0, 0, 0, 0, 0],
+        "oni-cls-combat": [1, 0, 0, 0, 0, 0, 0, 0, 0],
+        "oni-cls-stairs": [0, 0, 0, 0, 0, 0, 0, 0, 0],
+        "oni-cls-key": [0, 0, 0, 1, 0, 0, 0, 0, 0],
+        "oni-cls-door": [0, 0, 0, 0, 1, 0, 0, 0, 0],
+        "oni-cls-keyroom": [0, 0, 0, 1, 1, 0, 0, 0, 0],
     }
     for rubric, values in expected.items():
         assert [lab.value for lab in asyncio.run(embedding_judge.annotate(clear, rubric))] == values, rubric
+    # per_sentence: a kill followed by a bite is still a kill (the whole line alone reads as a fight)
+    joined = asyncio.run(embedding_judge.annotate(["You kill the sewer rat!  The little dog misses the sewer rat."],
+                                                  "oni-cls-combat"))
+    assert joined[0].value == 1.0
     pairs = asyncio.run(embedding_judge.annotate([("12 gold pieces.", "That door is closed."),
                                                   ("That door is closed.", "12 gold pieces."),
                                                   ("It's a wall.", "It's a wall.")], "oni-rank-gold"))

@@ -46,8 +46,15 @@ def test_score_parser():
 
 def test_builtin_rubrics_render_the_item_and_parse():
     names = set(rubrics())
-    for goal in ("default", "gold", "combat", "stairs"):
+    for goal in ("default", "gold", "combat", "stairs", "key", "door", "keyroom", "fountain"):
         assert {f"oni-cls-{goal}", f"oni-rank-{goal}"} <= names
+    # the worked examples flip with the goal, and the failed pick-up on the up staircase never helps
+    keyroom = get_rubric("oni-cls-keyroom").render("x")[-1]["content"]
+    assert '"g - a key named The Master Key of Thievery." -> FOO' in keyroom
+    assert '"$ - 12 gold pieces." -> BAR' in keyroom
+    for goal in ("default", "stairs", "keyroom"):
+        assert '"The stairs are solidly fixed to the floor." -> BAR' in get_rubric(f"oni-cls-{goal}").render("x")[-1][
+            "content"]
     cls = get_rubric("oni-cls-gold")
     msgs = cls.render("You find 3 gold pieces.")
     assert msgs[0]["role"] == "system" and 'Message to rate: {"You find 3 gold pieces."}' in msgs[-1]["content"]

