@@ -10,10 +10,17 @@ Each iteration, for every step of every episode:
 2. **Labels**: captions the reward model has no label for (classification, retrieval) or pairs of captions
    sampled from a pool of every `pair_subsample`-th caption (ranking) go to the judge through
    `llm_judges.client.JudgeClient`: a bounded backlog sent newest first, with an in-flight set so a caption
-   waiting for its label is not sent again (§4.4). Labels are picked up when they arrive, by a background
-   thread (`background=true`) or at the start of the next `assign`; the learner never waits for them. With the
-   judge down, the client keeps retrying, the reward model keeps what it has, and training goes on with the
-   extrinsic part (the metrics `label_backlog` and `unlabelled_frac` show what is missing).
+   waiting for its label is not sent again (§4.4). They are sent *before* the batch is scored, and the learner
+   then waits at most `label_wait_s` (10 s) for the answers, so a caption is rewarded in the iteration that
+   first shows it. ONI's learner never waits (`label_wait_s=0`): there a caption's label is asked for after its
+   rewards were computed and counts from the next iteration on, which over 2e9 steps costs nothing but in a run
+   of a few iterations costs everything (the first iteration always scored 0 and logged labels_received=0, a
+   one-iteration run never saw a label, and the key pick-up was never rewarded the first time, when its count-
+   decayed bonus is largest). Labels that come later are picked up by a background thread (`background=true`)
+   or at the start of the next `assign`. With the judge down, the wait ends at the first failure, the client
+   keeps retrying, the reward model keeps what it has, and training goes on with the extrinsic part (the
+   metrics `label_backlog` and `unlabelled_frac` show what is missing). `shuffle_labels=true` permutes the
+   labels across captions (`credit/oni_labels.py`): a control arm with the same labels and none of their meaning.
 3. **Reward model** (`credit/oni_reward_models.py`): retrieval (the label table; 0 when unlabelled),
    classification (char CNN, 1[p > 0.5]) or ranking (Bradley-Terry scalar, standardised, thresholded at
    -0.5 sigma). Schedule (§1.1): `steps_per_label_batch` (32) gradient steps per batch of labels while the
@@ -34,8 +41,10 @@ spec's weight 1). The intrinsic part alone is written to each logged step as `st
 Defaults follow the paper: llm_coeff 0.4, beta 3, reward_clip 10, extrinsic_coeff per task (Score 0.1,
 Staircase/Oracle 10; 1 elsewhere), Adam lr 1e-4, batch 256, grad clip 10. Deliberate differences from the
 released code, each documented at its field: the in-flight set and bounded queues (cost only, not labels), the
-ranking reward standardised (`ranking_raw=true` gives the released raw r_phi), and an optional label
-gate `min_labels` (off: 0, as in the paper).
+learner's bounded wait for this batch's labels (`label_wait_s=0` is ONI's), the ranking reward standardised
+(`ranking_raw=true` gives the released raw r_phi), and an optional label gate `min_labels` (off: 0, as in the
+paper). Controls for comparisons: `shuffle_labels` (labels without meaning) and `extrinsic_coeff=0` (the
+intrinsic reward alone, ONI's reward-free setting; needs `rescale_extrinsic=true`, i.e. advantage=returns/gae).
 """
 
 from __future__ import annotations
@@ -49,9 +58,10 @@ from collections import Counter, deque
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from credit.base import CreditContext, CreditModule, CreditOutput, register_credit
+from credit.oni_labels import LabelShuffler
 from credit.oni_reward_models import MESSAGE_BYTES, ClassificationModel, RankingModel, RetrievalModel
 from credo.config import Config, ConfigError
 from llm_judges.config import JudgeConfig
@@ -72,9 +82,9 @@ class ONIConfig(Config):
         "retrieval", description="retrieval: the label table (0 when unlabelled); classification: char CNN "
                                  "trained on the labels, 1[p > classification_threshold]; ranking: Bradley-Terry "
                                  "scalar model on pairwise preferences.")
-    goal: Literal["default", "gold", "combat", "stairs"] = Field(
-        "default", description="Goal the judge's rubric steers toward (ONI goal_key): oni-cls-<goal> or "
-                               "oni-rank-<goal>.")
+    goal: Literal["default", "gold", "combat", "stairs", "key", "door", "keyroom", "fountain"] = Field(
+        "default", description="Goal the judge's rubric steers toward (ONI goal_key; key/door/keyroom/fountain are "
+                               "MiniHack's sub-goals): oni-cls-<goal> or oni-rank-<goal>.")
     rubric: str = Field("", description="Judge rubric name overriding `goal` (a single-text rubric for "
                                         "retrieval/classification, a pair rubric for ranking).")
     rubrics_file: str = Field("", description="YAML file of your own rubrics to load (see llm_judges/README.md).")
@@ -98,6 +108,12 @@ class ONIConfig(Config):
                                                        "units) become 0 (paper: -0.5).")
     ranking_raw: bool = Field(False, description="ranking: use the raw r_phi, as the released code does by a bug "
                                                  "(the paper intends standardise + threshold).")
+    shuffle_labels: bool = Field(False, description="Control arm: the labels received are permuted across the "
+                                                    "captions that have one (same labels and rate, no meaning); "
+                                                    "retrieval/classification only.")
+    label_wait_s: float = Field(10.0, ge=0, description="Longest the learner waits each iteration for the labels of "
+                                                        "the captions it just sent before scoring them (0: ONI's fully "
+                                                        "asynchronous learner, labels count from the next iteration).")
     min_labels: int = Field(0, ge=0, description="Score 0 until the reward model has this many labels (examples); "
                                                  "0 = score from the start, untrained, as the paper does.")
     lr: float = Field(1e-4, gt=0, description="Reward-model Adam learning rate (paper: 1e-4).")
@@ -139,6 +155,17 @@ class ONIConfig(Config):
     poll_interval_s: float = Field(0.5, gt=0, description="background: how often the thread looks for new labels.")
     seed: int | None = Field(None, description="Reward-model initialisation and sampling seed (None: the run's).")
     device: str = Field("cpu", description="Torch device of the reward model.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ONIConfig:
+        if self.shuffle_labels and self.reward_model == "ranking":
+            raise ValueError("shuffle_labels permutes the labels of single captions; ranking's pair preferences are "
+                             "not supported (use reward_model=retrieval or classification)")
+        if not self.rescale_extrinsic and self.extrinsic_coeff is not None and self.extrinsic_coeff != 1.0:
+            raise ValueError(f"extrinsic_coeff={self.extrinsic_coeff:g} has no effect with rescale_extrinsic=false "
+                             "(the learner keeps the env reward as it is); set rescale_extrinsic=true "
+                             "(advantage=returns or gae) for a rescaled or intrinsic-only arm")
+        return self
 
 
 def default_extrinsic_coeff(env_id: str) -> float:
@@ -216,7 +243,9 @@ class ONI(CreditModule):
         self.rubric = c.rubric or f"oni-{'rank' if c.reward_model == 'ranking' else 'cls'}-{c.goal}"
         self._check_rubric()
         self.client = self._build_client(judge)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # reward-model training vs scoring
+        self._merging = threading.Lock()  # the learner's wait-and-merge vs the background thread's merge
+        self.shuffler = LabelShuffler(seed) if c.shuffle_labels else None
         self.rng = random.Random(seed)
         self.pool: deque[str] = deque(maxlen=c.max_pool)
         self._pool_set: set[str] = set()
@@ -280,22 +309,61 @@ class ONI(CreditModule):
                            batch_size=c.judge_batch_size, timeout_s=c.judge_timeout_s, retry_s=c.judge_retry_s)
 
     # -- labels ------------------------------------------------------------------------------------------------
-    def _ingest(self) -> None:
-        """Merge the labels that arrived into the reward model and train it on them (the early schedule)."""
-        c: ONIConfig = self.config
+    def _merge(self) -> int:
+        """Move the labels that arrived into the reward model (permuted first with `shuffle_labels`); returns how
+        many could be read."""
         labels = self.client.poll()
         if not labels:
-            return
+            return 0
         good = {item: lab.value for item, lab in labels.items() if lab.value is not None}
         self.counts["labels_received"] += len(labels)
         self.counts["labels_unparseable"] += len(labels) - len(good)
-        if not good:
+        if good:
+            with self.lock:
+                self.model.add(self.shuffler.add(good) if self.shuffler is not None else good)
+        return len(good)
+
+    def _train_on_new(self, n: int) -> None:
+        """The early schedule: `steps_per_label_batch` steps per `judge_batch_size` new labels (paper: 32 per
+        batch while the dataset is under 25k)."""
+        c: ONIConfig = self.config
+        if n and len(self.model) < c.dataset_switch:
+            self._train(c.steps_per_label_batch * math.ceil(n / c.judge_batch_size))
+
+    def _ingest(self) -> None:
+        """Merge the labels that arrived and train on them (the background thread; `background=false`: assign)."""
+        if not self._merging.acquire(blocking=False):
+            return  # the learner is merging them itself (`_await_labels`)
+        try:
+            n = self._merge()
+        finally:
+            self._merging.release()
+        self._train_on_new(n)
+
+    def _await_labels(self) -> None:
+        """Wait at most `label_wait_s` for the judge to answer what is in flight (stop early when the judge
+        fails), then merge and train on what came, so this iteration's new captions are scored with their labels.
+
+        Why: ONI's learner never waits, and a caption earns nothing before the iteration after the one that first
+        showed it (its label is asked for after the iteration's rewards are computed). Over the paper's 2e9 steps
+        that lag is nothing; in a run of a few iterations it is everything: the first iteration always scores 0
+        and logs labels_received=0, a one-iteration run never sees a label, and a rare sub-goal caption (the key
+        pick-up), whose first sighting carries nearly all of its count-decayed bonus, is never rewarded when it
+        first happens. With the embedded judge the wait is a fraction of a second.
+        """
+        c: ONIConfig = self.config
+        if c.label_wait_s <= 0:
             return
-        with self.lock:
-            self.model.add(good)
-            early = len(self.model) < c.dataset_switch
-        if early:
-            self._train(c.steps_per_label_batch * math.ceil(len(good) / c.judge_batch_size))
+        with self._merging:
+            start = self.client.stats()
+            deadline = time.monotonic() + c.label_wait_s
+            while time.monotonic() < deadline:
+                now = self.client.stats()
+                if not now["in_flight"] or now["retries"] > start["retries"] or now["errors"] > start["errors"]:
+                    break
+                time.sleep(0.01)
+            n = self._merge()
+        self._train_on_new(n)
 
     def _train(self, steps: int) -> None:
         """`steps` reward-model updates, taking the lock for one update at a time so scoring waits at most one."""
@@ -345,13 +413,14 @@ class ONI(CreditModule):
             self._ingest()
         caps = [[caption(s, self.family) for s in ep.steps] for ep in episodes]
         flat = [m for ep_caps in caps for m in ep_caps]
+        self._request_labels(flat)
+        self._await_labels()
         if len(self.model) >= c.dataset_switch:
             self._train(c.steps_per_iteration)
         with self.lock:
             r_int = self.model.score(flat) if len(self.model) >= c.min_labels else np.zeros(len(flat))
             known = np.array([self.model.knows(m) for m in flat], dtype=bool)
             dataset = len(self.model)
-        self._request_labels(flat)
         out, intrinsic_all, start = [], [], 0
         for ep, ep_caps in zip(episodes, caps, strict=True):
             r = r_int[start:start + ep.length]
@@ -400,8 +469,11 @@ class ONI(CreditModule):
     # -- checkpointing -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         with self.lock:
-            return {"model": self.model.state_dict(), "pool": list(self.pool), "captions_seen": self._captions_seen,
-                    "counts": dict(self.counts), "rng": self.rng.getstate()}
+            state = {"model": self.model.state_dict(), "pool": list(self.pool), "captions_seen": self._captions_seen,
+                     "counts": dict(self.counts), "rng": self.rng.getstate()}
+            if self.shuffler is not None:
+                state["shuffler"] = self.shuffler.state_dict()
+            return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with self.lock:
@@ -411,6 +483,8 @@ class ONI(CreditModule):
             self._captions_seen = int(state["captions_seen"])
             self.counts.update(state["counts"])
             self.rng.setstate(state["rng"])
+            if self.shuffler is not None and "shuffler" in state:
+                self.shuffler.load_state_dict(state["shuffler"])
         self._last_labels = self.counts["labels_received"]
 
     def close(self) -> None:

@@ -218,7 +218,7 @@ def test_paper_extrinsic_coefficients_per_task():
 
 def test_labels_flow_from_the_judge_into_rewards_without_resending():
     judge = RuleJudge()
-    oni = make_oni(judge)
+    oni = make_oni(judge, label_wait_s=0)  # ONI's learner: never waits, labels count from the next iteration
     try:
         msgs = ["12 gold pieces.", "It's a wall.", "12 gold pieces."]
         first = oni.assign([nethack_episode("e", msgs)])
@@ -233,6 +233,79 @@ def test_labels_flow_from_the_judge_into_rewards_without_resending():
         assert len(judge.items) == 2  # labelled captions are never sent again
     finally:
         oni.close()
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_batch_is_scored_with_its_own_labels(background):
+    """The default learner waits (bounded) for the labels of the captions it just sent: a caption is rewarded in
+    the iteration that first shows it (before: only from the next one, so a short run never saw a label)."""
+    oni = make_oni(RuleJudge(), background=background)
+    try:
+        first = oni.assign([nethack_episode("e", ["12 gold pieces.", "It's a wall.", "12 gold pieces."])])
+        assert first.metrics["labels_received"] == 2 and first.metrics["unlabelled_frac"] == 0.0
+        np.testing.assert_allclose(first.step_rewards[0], [0.4, 0.0, 0.4 / 8])
+        # a caption first seen later is rewarded at once too
+        later = oni.assign([nethack_episode("e", ["It's a wall.", "You kill the newt!"])])
+        np.testing.assert_allclose(later.step_rewards[0], [0.0, 0.4])
+    finally:
+        oni.close()
+
+
+def test_label_shuffler_is_a_uniform_permutation_grown_one_label_at_a_time():
+    from itertools import permutations
+
+    from credit.oni_labels import LabelShuffler
+
+    true = {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0}
+    counts = dict.fromkeys(permutations(true.values()), 0)
+    for seed in range(6000):
+        shuffler, table = LabelShuffler(seed), {}
+        for item, value in true.items():  # labels arrive one by one
+            table.update(shuffler.add({item: value}))
+        assert sorted(table) == sorted(true) and sorted(table.values()) == sorted(true.values())
+        counts[tuple(table[k] for k in true)] += 1
+    assert min(counts.values()) > 6000 / 24 * 0.75 and max(counts.values()) < 6000 / 24 * 1.25  # uniform over 4!
+    shuffler = LabelShuffler(0)
+    shuffler.add(true)
+    assert shuffler.add({"a": 5.0}) == {}  # a caption labelled again keeps its place
+    copy = LabelShuffler(1)
+    copy.load_state_dict(shuffler.state_dict())
+    assert copy.add({"e": 4.0}) == shuffler.add({"e": 4.0})
+
+
+def test_shuffled_labels_keep_the_rate_and_lose_the_meaning():
+    data = labelled_messages()
+    msgs = list(data)
+    real, shuffled = make_oni(RuleJudge()), make_oni(RuleJudge(), shuffle_labels=True)
+    try:
+        for oni in (real, shuffled):
+            oni.assign([nethack_episode("e", msgs)])
+        assert real.model.labels == data
+        assert sorted(shuffled.model.labels) == sorted(data)  # the same captions are labelled ...
+        assert sorted(shuffled.model.labels.values()) == sorted(data.values())  # ... with the same labels ...
+        agree = np.mean([shuffled.model.labels[m] == data[m] for m in msgs])
+        assert agree < 0.8  # ... not their own (chance agreement with half helpful labels is ~0.5)
+        state = shuffled.state_dict()
+        assert state["shuffler"]["items"] and "shuffler" not in real.state_dict()
+    finally:
+        real.close()
+        shuffled.close()
+    with pytest.raises(ConfigError, match="ranking"):
+        ONIConfig.build({"shuffle_labels": True, "reward_model": "ranking"})
+
+
+def test_intrinsic_only_arm_drops_the_env_reward():
+    """extrinsic_coeff=0 (ONI's reward-free setting): env reward + this module's step reward = r_int alone."""
+    oni = make_oni(RuleJudge(), extrinsic_coeff=0.0)
+    try:
+        env = [1.0, 0.0, 10.0]
+        out = oni.assign([nethack_episode("e", ["12 gold pieces.", "It's a wall.", "You kill the newt!"], env)])
+        np.testing.assert_allclose(np.array(env) + out.step_rewards[0], [0.4, 0.0, 0.4])
+        assert out.metrics["extrinsic_coeff"] == 0.0
+    finally:
+        oni.close()
+    with pytest.raises(ConfigError, match="no effect with rescale_extrinsic=false"):
+        ONIConfig.build({"extrinsic_coeff": 0.0, "rescale_extrinsic": False})
 
 
 def test_classification_trains_on_arrivals_with_the_early_schedule():
@@ -262,8 +335,8 @@ def test_ranking_module_sends_sampled_pairs_and_learns_from_them():
         wait_for(lambda: oni.client.stats()["in_flight"] == 0)
         asked = set(judge.items)
         assert all(isinstance(i, tuple) and i[0] in oni.pool and i[1] in oni.pool for i in asked)
-        out = oni.assign([nethack_episode("e", msgs)])
-        assert out.metrics["dataset_size"] == len(asked) > 0
+        out = oni.assign([nethack_episode("e", msgs)])  # sends more pairs and waits for them
+        assert out.metrics["dataset_size"] == len(judge.items) > len(asked) > 0
         assert out.metrics["rm_updates"] >= 1
     finally:
         oni.close()
@@ -292,7 +365,7 @@ def test_judge_down_never_blocks_and_labels_arrive_when_it_returns():
 def test_hanging_judge_and_unreachable_server_do_not_block_assign():
     judge = RuleJudge()
     judge.hang = True
-    oni = make_oni(judge, background=True)
+    oni = make_oni(judge, background=True, label_wait_s=0.5)  # the learner waits for labels at most this long
     try:
         start = time.monotonic()
         for _ in range(3):
