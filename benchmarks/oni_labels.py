@@ -141,7 +141,7 @@ def main() -> None:
             per_step = scores(pred, gold, counts)
             predictions[name] = pred
             results[name] = {"goals": goals, "messages": per_message, "steps": per_step}
-            table.add_row(name, "|".join(goals), str(per_message["positives"]), str(per_message["predicted"]),
+            table.add_row(name, " or ".join(goals), str(per_message["positives"]), str(per_message["predicted"]),
                           fmt(per_message["precision"], per_message["precision_ci"]),
                           fmt(per_message["recall"], per_message["recall_ci"]), fmt(per_message["f1"]),
                           f"{fmt(per_step['precision'])} / {fmt(per_step['recall'])}")

@@ -39,7 +39,8 @@ class JudgeConfig(Config):
                                                   "and connection errors (the openai package's own retry logic).")
     device: str = Field("cpu", description="local/embedding: torch device.")
     margin: float = Field(0.0, description="embedding: a text gets the positive label when its similarity to the "
-                                           "positive descriptions exceeds that to the negative ones by more than this.")
+                                           "positive descriptions exceeds that to the negative ones by more than this "
+                                           "(a rubric's own `margin` wins: the ONI rubrics set 0.07).")
     tie_margin: float = Field(0.02, ge=0.0, description="embedding, pair rubrics: score differences below this "
                                                         "are a tie (0.5).")
 
