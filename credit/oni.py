@@ -44,7 +44,7 @@ released code, each documented at its field: the in-flight set and bounded queue
 learner's bounded wait for this batch's labels (`label_wait_s=0` is ONI's), the ranking reward standardised
 (`ranking_raw=true` gives the released raw r_phi), and an optional label gate `min_labels` (off: 0, as in the
 paper). Controls for comparisons: `shuffle_labels` (labels without meaning) and `extrinsic_coeff=0` (the
-intrinsic reward alone, ONI's reward-free setting; needs `rescale_extrinsic=true`, i.e. advantage=returns/gae).
+intrinsic reward alone, ONI's reward-free setting; needs `rescale_extrinsic=true`, the default).
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ class ONIConfig(Config):
                              "not supported (use reward_model=retrieval or classification)")
         if not self.rescale_extrinsic and self.extrinsic_coeff is not None and self.extrinsic_coeff != 1.0:
             raise ValueError(f"extrinsic_coeff={self.extrinsic_coeff:g} has no effect with rescale_extrinsic=false "
-                             "(the learner keeps the env reward as it is); set rescale_extrinsic=true "
-                             "(advantage=returns or gae) for a rescaled or intrinsic-only arm")
+                             "(the learner keeps the env reward as it is); set rescale_extrinsic=true for a "
+                             "rescaled or intrinsic-only arm")
         return self
 
 
