@@ -2,8 +2,11 @@
 
 At start-up (construction) the module obtains `evaluate(state) -> list[float]`, Python that maps an env state to
 interpretable evaluation factors z = φ(s): from `code_file`, from this run's folder or the cache (same env, seed,
-mode and prompt), or by asking an LLM (`CreditContext.judge_url`, or recorded replies in `replies`) through the
-paper's self-verification (credit/lare_codegen.py). The code runs only inside the sandbox (credit/lare_sandbox.py).
+mode and prompt, written for the same env family and state schema), or by asking an LLM (`CreditContext.judge_url`,
+or recorded replies in `replies`, refused when recorded for another family or schema) through the paper's
+self-verification (credit/lare_codegen.py). The code runs only inside the sandbox (credit/lare_sandbox.py).
+What φ reads is `info["state"]` without the outcome keys the env declares (score, progression, points, won...),
+plus the action text with `include_action` (credit/lare_state.py); `include_outcome=true` is the leak control.
 Each `assign` then evaluates φ on the batch's states, trains the decoder f on (φ, episode outcome) pairs by return
 decomposition (credit/lare_decoder.py) and returns r̂_t = f(φ(s_t)) as the step reward. `mode="direct"` is the
 paper's ablation: the code returns one number, used as the reward with no decoder. r̂ is a redistributed reward
@@ -30,10 +33,11 @@ from pydantic import Field
 
 from credit._episodes import OutcomeSource, outcome
 from credit.base import CreditContext, CreditModule, CreditOutput, RedistributionConfig, register_credit
-from credit.lare_codegen import Accepted, CodeWriter, Probe, execution_check, gather_states
+from credit.lare_codegen import Accepted, CodeWriter, ConstantRule, Probe, execution_check, gather_states
 from credit.lare_decoder import DecoderTrainer, Loss
 from credit.lare_prompts import Mode, task_prompt, template_hash
 from credit.lare_sandbox import Sandbox, SandboxError, SandboxLimits
+from credit.lare_state import ACTION_KEY, StateView, schema_hash
 from credo.config import ConfigError
 from credo.trajectory import Episode, Step
 from llm_judges.base import JudgeError
@@ -58,6 +62,17 @@ class LaReConfig(RedistributionConfig):
     state_input: Literal["next", "current"] = Field(
         "next", description="Which state of step t the code reads: next (after the action, as the MPE code's "
                             "φ(o_{t+1})) or current (the state the action was taken in).")
+    include_outcome: bool = Field(
+        False, description="Let the code read the state keys the env marks as the outcome or a proxy of it "
+                           "(NetHack/MiniHack score, progression; TextWorld points, won, lost): the leak-control "
+                           "ablation. Off: they are left out of the states and the prompt.")
+    include_action: bool = Field(False, description="Add the step's action text to the state as state['action'] "
+                                                    "(the paper's MuJoCo φ(s, a)); the prompt says so.")
+    constant_factors: ConstantRule = Field(
+        "all", description="Self-verification refuses LLM code whose factors are all constant over the probe "
+                           "states (all), or that has any constant factor (any: stricter, but refuses factors that "
+                           "move only on events random play rarely reaches, such as holding a key), or neither (off). "
+                           "A code_file is never refused for it (the log names its constant factors).")
     judge_backend: Literal["openai", "local"] = Field(
         "openai", description="openai: the OpenAI-compatible server at --judge-url (vLLM, OpenAI, Ollama, credo judge "
                               "serve); local: a transformers checkpoint on this machine (judge_model), no URL needed.")
@@ -68,11 +83,14 @@ class LaReConfig(RedistributionConfig):
     judge_retries: int = Field(3, ge=0, description="Retries of a failed LLM request (connection errors, 429, "
                                                     "5xx), with the openai package's backoff.")
     replies: str = Field("", description="A recorded-replies JSON file (tests/fixtures/lare/, or a run's "
-                                         "dialogue.json) answered instead of an LLM.")
-    code_file: str = Field("", description="A Python file defining evaluate(state): skip the LLM entirely.")
+                                         "dialogue.json) answered instead of an LLM; it must be recorded for "
+                                         "this env family and state schema.")
+    code_file: str = Field("", description="A Python file defining evaluate(state): skip the LLM entirely "
+                                           "(configs/lare/ has informative, noise and leak files for MiniHack).")
     cache_dir: str = Field("~/.cache/credo/lare", description="Accepted code is also kept here, keyed by env, "
                                                                "seed, mode and prompt, and reused by later runs "
-                                                               "(empty: only the run folder).")
+                                                               "written for the same env family and state "
+                                                               "schema (empty: only the run folder).")
     task: str = Field("", description="The TASK paragraph of the prompt (empty: the env class's description).")
     n_candidates: int = Field(5, ge=1, description="Candidates sampled in the first call (paper: 5).")
     sample_temperature: float = Field(1.0, ge=0, description="Temperature of the candidate samples (paper: 1.0).")
@@ -107,6 +125,10 @@ def _step_state(step: Step, which: str) -> dict[str, Any]:
     return step.next_state if which == "next" and step.next_state else step.state
 
 
+def _describe(written: dict[str, Any]) -> str:
+    return f"the {written.get('family')} env family (state schema {written.get('schema')})"
+
+
 @register_credit("lare")
 class LaRe(CreditModule):
     """Step reward r̂_t = f(φ(s_t)): φ is LLM-written code, f a decoder trained by return decomposition."""
@@ -123,6 +145,9 @@ class LaRe(CreditModule):
         self.trainer: DecoderTrainer | None = None
         self.failures = 0
         self.folder: Path | None = None
+        self.view = StateView()
+        self.written_for: dict[str, str] = {}
+        """The env family and state-schema hash the code is for (kept in meta.json and dialogue.json)."""
         self._start()
 
     # -- start-up: get the code ------------------------------------------------------------------------------
@@ -136,47 +161,78 @@ class LaRe(CreditModule):
         except SandboxError as err:
             raise ConfigError(f"lare: the code sandbox does not work on this machine: {err}") from None
         probe = gather_states(ctx.env_factory, c.probe_episodes, c.probe_steps, ctx.seed)
-        if not any(probe.states):
+        if not any(probe.resets):
             raise ConfigError(f"lare: env {ctx.env_id!r} reports no info['state'] features for the code to read")
+        if c.include_action and ACTION_KEY in probe.schema:
+            raise ConfigError(f"lare: include_action adds state[{ACTION_KEY!r}], but env {ctx.env_id!r} already has "
+                              "that key")
+        self.view = StateView(frozenset() if c.include_outcome else probe.outcome_keys, c.include_action,
+                              c.state_input)
+        schema = self.view.schema(probe.schema)
+        self.written_for = {"family": probe.family, "schema": schema_hash(schema)}
         task = c.task or probe.task
         key = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', ctx.env_id or 'env')}-seed{ctx.seed}-{c.mode}-" \
-              f"{template_hash(c.mode, task, probe.schema)}"
+              f"{template_hash(c.mode, task, schema)}"
         self.folder = ctx.run_dir / "credit" / "lare" / key if ctx.run_dir is not None else None
         cache = Path(c.cache_dir).expanduser() / key if c.cache_dir else None
-        self.accepted = self._reuse(probe, cache)
+        states = probe.inputs(self.view, c.state_input)
+        self.accepted = self._reuse(states, cache)
         if self.accepted is None:
-            self.accepted = self._generate(probe, task, cache)
+            self.accepted = self._generate(probe, states, schema, task, cache)
+        if self.accepted is not None and self.accepted.constant:
+            log.info("lare: factors %s of %d are constant over the %d probe states of random play (kept)",
+                     [i + 1 for i in self.accepted.constant], self.accepted.n_factors, len(states))
         if self.accepted is not None and c.mode == "factors":
             self.trainer = DecoderTrainer(
                 self.accepted.n_factors, hidden=c.hidden, layers=c.layers, lr=c.lr, weight_decay=c.weight_decay,
                 loss=c.loss, k=c.rrd_k, rd_scale=c.rd_scale, batch_episodes=c.batch_episodes,
                 buffer_episodes=c.buffer_episodes, normalize=c.normalize_factors, seed=ctx.seed)
 
-    def _reuse(self, probe: Probe, cache: Path | None) -> Accepted | None:
-        """Code from `code_file`, this run's folder or the cache, re-checked on this run's probe states."""
+    def _check(self, code: str, states: list[dict[str, Any]], constant: ConstantRule | None = None) -> Accepted:
+        c = self.config
+        return execution_check(code, states, self.limits, c.mode, self.view, constant or c.constant_factors)
+
+    def _reuse(self, states: list[dict[str, Any]], cache: Path | None) -> Accepted | None:
+        """Code from `code_file`, this run's folder or the cache (when written for this env family and state
+        schema; otherwise a cache miss, logged), re-checked on this run's probe states."""
         c = self.config
         if c.code_file:
             path = Path(c.code_file)
             if not path.is_file():
                 raise ConfigError(f"lare: code_file {c.code_file!r} does not exist")
-            try:
-                accepted = execution_check(path.read_text(), probe.states, self.limits, c.mode)
+            code = path.read_text()
+            leaks = self.view.reads_hidden(code)
+            if leaks:
+                raise ConfigError(f"lare: code_file {c.code_file!r} reads {', '.join(map(repr, leaks))}, the "
+                                  "outcome or a proxy of it, which the state leaves out: set "
+                                  "credit_config.lare.include_outcome=true to run it (the leak-control ablation)")
+            try:  # the user's own factors may measure what random probe play never reaches (a key held, success)
+                accepted = self._check(code, states, constant="off")
             except SandboxError as err:
                 raise ConfigError(f"lare: code_file {c.code_file!r} fails the check: {err}") from None
             self._save(accepted, {"source": str(path)})
             return accepted
         for folder in (self.folder, cache):
-            if folder is not None and (folder / "code.py").is_file():
-                try:
-                    code = (folder / "code.py").read_text()
-                    accepted = execution_check(code, probe.states, self.limits, c.mode)
-                except SandboxError as err:
-                    log.warning("lare: cached code %s fails the check (%s); writing new code", folder, err)
-                    continue
-                log.info("lare: reusing the accepted code in %s", folder)
-                if folder != self.folder:
-                    self._save(accepted, {"source": str(folder / "code.py")})
-                return accepted
+            if folder is None or not (folder / "code.py").is_file():
+                continue
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                meta = {}
+            written = {k: meta.get(k) for k in self.written_for}
+            if written != self.written_for:
+                log.info("lare: not reusing the code in %s: it was written for %s, this env is %s; writing new "
+                         "code", folder, _describe(written), _describe(self.written_for))
+                continue
+            try:
+                accepted = self._check((folder / "code.py").read_text(), states)
+            except SandboxError as err:
+                log.warning("lare: cached code %s fails the check (%s); writing new code", folder, err)
+                continue
+            log.info("lare: reusing the accepted code in %s", folder)
+            if folder != self.folder:
+                self._save(accepted, {"source": str(folder / "code.py")})
+            return accepted
         return None
 
     def _judge(self) -> tuple[Any, str]:
@@ -185,7 +241,8 @@ class LaRe(CreditModule):
         if c.replies:
             from credit.lare_replay import ReplayJudge
 
-            return ReplayJudge(c.replies), f"recorded replies {c.replies}"
+            judge = ReplayJudge(c.replies, self.written_for["family"], self.written_for["schema"])
+            return judge, f"recorded replies {c.replies}"
         from llm_judges.backends import make_judge
         from llm_judges.config import JudgeConfig
 
@@ -205,16 +262,20 @@ class LaRe(CreditModule):
                              max_retries=c.judge_retries, max_tokens=c.max_tokens)
         return make_judge(config), base
 
-    def _generate(self, probe: Probe, task: str, cache: Path | None) -> Accepted | None:
+    def _generate(self, probe: Probe, states: list[dict[str, Any]], schema: dict[str, str], task: str,
+                  cache: Path | None) -> Accepted | None:
         c = self.config
         judge, where = self._judge()
-        writer = CodeWriter(judge, self.limits, c.mode, c.n_candidates, c.sample_temperature, c.merge_temperature,
-                            c.repair_rounds, c.max_tokens)
-        prompt = task_prompt(task, probe.instruction, probe.schema, probe.states[0], c.mode)
+        writer = CodeWriter(judge, self.limits, mode=c.mode, view=self.view, constant=c.constant_factors,
+                            n_candidates=c.n_candidates, sample_temperature=c.sample_temperature,
+                            merge_temperature=c.merge_temperature, repair_rounds=c.repair_rounds,
+                            max_tokens=c.max_tokens)
+        example = states[len(probe.resets)] if len(states) > len(probe.resets) else states[0]
+        prompt = task_prompt(task, probe.instruction, schema, example, c.mode)
 
         async def dialogue() -> Accepted | None:
             try:
-                return await writer.write(prompt, probe.states)
+                return await writer.write(prompt, states)
             finally:
                 await judge.aclose()
 
@@ -225,7 +286,7 @@ class LaRe(CreditModule):
             if writer.calls and "replies" in writer.calls[0]:
                 raise
             raise ConfigError(f"lare: cannot get an answer from the LLM ({where}): {err}") from None
-        record = {"calls": writer.calls, "after": writer.after, "prompt": prompt, "source": where,
+        record = {**self.written_for, "calls": writer.calls, "after": writer.after, "prompt": prompt, "source": where,
                   "seconds": round(time.monotonic() - started, 1), "accepted": accepted is not None}
         self._save(accepted, record, cache=cache)
         if accepted is None:
@@ -235,8 +296,11 @@ class LaRe(CreditModule):
 
     def _save(self, accepted: Accepted | None, record: dict[str, Any], cache: Path | None = None) -> None:
         """code.py, meta.json and (after a dialogue) dialogue.json into the run folder, and the cache when given."""
-        meta = {"env_id": self.context.env_id, "seed": self.context.seed, "mode": self.config.mode,
-                "n_factors": accepted.n_factors if accepted else 0, "source": record.get("source", "")}
+        meta = {"env_id": self.context.env_id, **self.written_for, "seed": self.context.seed,
+                "mode": self.config.mode, "include_outcome": self.config.include_outcome,
+                "include_action": self.config.include_action, "n_factors": accepted.n_factors if accepted else 0,
+                "constant_on_probe": [i + 1 for i in accepted.constant] if accepted else [],
+                "source": record.get("source", "")}
         for folder in (self.folder, cache if accepted is not None else None):
             if folder is None:
                 continue
@@ -257,7 +321,8 @@ class LaRe(CreditModule):
         zeros = [np.zeros(ep.length, dtype=np.float64) for ep in episodes]
         if self.accepted is None:
             return CreditOutput(zeros, {"active": 0.0}, active=False)
-        states = [_step_state(s, self.config.state_input) for ep in episodes for s in ep.steps]
+        states = [self.view(_step_state(s, self.config.state_input), s.action_text) for ep in episodes
+                  for s in ep.steps]
         started = time.monotonic()
         try:
             result = self.accepted.sandbox.evaluate(states, self.config.eval_batch)

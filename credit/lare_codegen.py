@@ -2,10 +2,11 @@
 
 The order is the paper's (pitfall 14): `n` candidates sampled at temperature 1.0 in one call; a merge turn asking
 for one function covering all their factors at 0.3 (skipped when n = 1); an execution check on real env states
-in the sandbox (types, one length for every state, finite values); up to `repair_rounds` repair turns at 0.3 that
-feed the error back, keeping a sliding context of the last failed answer only, as the released code does. If the
-merged code never passes, each original candidate is checked as it is (the issue's "next candidate"); if none
-passes, the caller goes on without LaRe. Every call, reply and check result is kept (`calls`, `after`).
+in the sandbox (types, one length for every state, finite values; credo adds: no key the state leaves out, and
+not every factor constant over the probe states, see `execution_check`); up to `repair_rounds` repair turns at 0.3
+that feed the error back (which factors were constant, which key was missing), keeping a sliding context of the
+last failed answer only, as the released code does. If the merged code never passes, each original candidate is
+checked as it is (the issue's "next candidate"); if none passes, the caller goes on without LaRe. Every call, reply and check result is kept (`calls`, `after`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from credit.lare_prompts import MERGE, REPAIR, Mode, candidates_turn, parse_reply
 from credit.lare_sandbox import Sandbox, SandboxError, SandboxLimits
+from credit.lare_state import StateView
 from llm_judges.base import Judge
 
 Messages = list[dict[str, str]]
@@ -28,39 +30,59 @@ Messages = list[dict[str, str]]
 class Probe:
     """Real states gathered from the env, and what the prompt says about the task."""
 
-    states: list[dict[str, Any]]
+    resets: list[dict[str, Any]]
+    """The first state of each probe episode."""
+    transitions: list[tuple[dict[str, Any], str, dict[str, Any]]]
+    """(state, action, next state) of every probe step."""
     instruction: str
     schema: dict[str, str]
+    """The env's `state_schema` (or its first state's keys, "(undocumented)", when it has none)."""
     task: str
+    family: str
+    """The env family (`TextEnv.family`): recorded replies and cached code remember it."""
+    outcome_keys: frozenset[str]
+    """The env's `outcome_keys`: the state keys φ does not see unless `include_outcome`."""
+
+    def inputs(self, view: StateView, which: str) -> list[dict[str, Any]]:
+        """The φ inputs the checks run on, built as `LaRe.assign` builds them (first states: no action)."""
+        firsts = [view(s) for s in self.resets]
+        return firsts + [view(nxt if which == "next" and nxt else state, action)
+                         for state, action, nxt in self.transitions]
 
 
 def gather_states(env_factory: Callable[[], Any], episodes: int, steps: int, seed: int) -> Probe:
     """Play `episodes` short episodes with random admissible actions and keep every `info["state"]`."""
     rng = np.random.default_rng(seed)
     env = env_factory()
-    states: list[dict[str, Any]] = []
+    resets: list[dict[str, Any]] = []
+    transitions: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
     instruction = ""
     try:
         for ep in range(episodes):
             _, info = env.reset(seed=seed + ep)
             instruction = instruction or str(info.get("instruction", ""))
-            states.append(dict(info.get("state") or {}))
+            state = dict(info.get("state") or {})
+            resets.append(state)
             for _ in range(steps):
                 actions = info.get("admissible_actions") or []
                 # no list to draw from: an empty action, which every credo env treats as a no-op
                 action = str(actions[rng.integers(len(actions))]) if actions else ""
                 _, _, terminated, truncated, info = env.step(action)
-                states.append(dict(info.get("state") or {}))
+                nxt = dict(info.get("state") or {})
+                transitions.append((state, action, nxt))
+                state = nxt
                 if terminated or truncated:
                     break
         unwrapped = env.unwrapped
         doc = (inspect.getdoc(type(unwrapped)) or "").split("\n\n")[0].replace("\n", " ")
-        family = getattr(unwrapped, "family", "")
+        family = str(getattr(unwrapped, "family", "") or "")
         task = f"An agent plays a text environment ({family} family). {doc}".strip()
-        schema = dict(getattr(unwrapped, "state_schema", {}) or {})
+        schema = dict(getattr(unwrapped, "state_schema", {}) or {}) or {
+            k: "(undocumented)" for k in (resets[0] if resets else {})}
+        outcome_keys = frozenset(getattr(unwrapped, "outcome_keys", ()) or ())
     finally:
         env.close()
-    return Probe(states, instruction, schema, task)
+    return Probe(resets, transitions, instruction, schema, task, family, outcome_keys)
 
 
 @dataclass
@@ -70,10 +92,34 @@ class Accepted:
     code: str
     sandbox: Sandbox
     n_factors: int
+    constant: list[int] = field(default_factory=list)
+    """0-based positions of the factors that were constant over the probe states (allowed unless all are, or
+    `constant_factors="any"`)."""
 
 
-def execution_check(code: str, states: list[dict[str, Any]], limits: SandboxLimits, mode: Mode) -> Accepted:
-    """The execution check: load `code` in a sandbox and run it on every probe state; `SandboxError` otherwise."""
+ConstantRule = Literal["all", "any", "off"]
+
+
+def _constant_factors(factors: np.ndarray) -> list[int]:
+    """Positions of the columns with one value over all rows (none with fewer than two rows)."""
+    if len(factors) < 2:
+        return []
+    return [int(i) for i in np.flatnonzero(factors.max(axis=0) == factors.min(axis=0))]
+
+
+def execution_check(code: str, states: list[dict[str, Any]], limits: SandboxLimits, mode: Mode,
+                    view: StateView | None = None, constant: ConstantRule = "all") -> Accepted:
+    """The execution check: load `code` in a sandbox and run it on every probe state; `SandboxError` otherwise.
+
+    Beyond the paper's check (runs, right shape, finite): code naming a key `view` hides is refused (it reads the
+    outcome), and so is code whose factors are all constant over the probe states (`constant="any"`: any one
+    constant factor; "off": none, they are only recorded in `Accepted.constant`), since a decoder cannot tell
+    states apart through them; the message names the factors.
+    """
+    hidden = view.reads_hidden(code) if view is not None else []
+    if hidden:
+        raise SandboxError(f"the code reads {', '.join(map(repr, hidden))}, which the state does not have "
+                           f"(its keys: {', '.join(states[0]) if states else 'none'})")
     sandbox = Sandbox(code, limits)
     try:
         result = sandbox.evaluate(states)
@@ -82,10 +128,17 @@ def execution_check(code: str, states: list[dict[str, Any]], limits: SandboxLimi
         d = result.factors.shape[1]
         if mode == "direct" and d != 1:
             raise SandboxError(f"evaluate must return a one-element list [reward], got {d} values")
+        still = _constant_factors(result.factors)
+        if still and constant != "off" and (len(still) == d or constant == "any"):
+            values = ", ".join(f"factor {i + 1} = {result.factors[0, i]:g}" for i in still)
+            which = "every factor is" if len(still) == d else f"{len(still)} of the {d} factors are"
+            raise SandboxError(f"{which} constant over all {len(states)} sampled states ({values}): a factor "
+                               "must change with the state; read keys that exist in the STATE FORM, and drop or "
+                               "replace the constant ones")
     except SandboxError:
         sandbox.close()
         raise
-    return Accepted(code, sandbox, d)
+    return Accepted(code, sandbox, d, still)
 
 
 @dataclass
@@ -95,6 +148,9 @@ class CodeWriter:
     judge: Judge
     limits: SandboxLimits
     mode: Mode = "factors"
+    view: StateView | None = None
+    """What φ reads (hidden outcome keys are refused by the check)."""
+    constant: ConstantRule = "all"
     n_candidates: int = 5
     sample_temperature: float = 1.0
     merge_temperature: float = 0.3
@@ -117,7 +173,7 @@ class CodeWriter:
     def _check(self, reply: str, states: list[dict[str, Any]]) -> Accepted | str:
         """Accepted code, or the one-line reason it was rejected."""
         try:
-            return execution_check(parse_reply(reply), states, self.limits, self.mode)
+            return execution_check(parse_reply(reply), states, self.limits, self.mode, self.view, self.constant)
         except (ValueError, SandboxError) as err:
             return str(err)
 

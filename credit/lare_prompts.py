@@ -3,8 +3,9 @@
 Layout follows the paper's "environment prompting": one user message = TASK + STATE FORM + ROLE INSTRUCTION, no
 system message, reply as JSON `{"understand": ..., "analyze": ..., "functions": "<python>"}`. Differences, for
 text envs: the input is one `info["state"]` dict (not a `(batch, dim)` array), so the function returns a flat list
-of floats; the state form lists named keys (the family's `state_schema`) instead of vector indices; and one real
-example state is shown, because key names alone do not tell value formats (strings, lists, nesting).
+of floats; the state form lists named keys (the family's `state_schema`, less the outcome keys, plus `action` with
+`include_action`: credit/lare_state.py) instead of vector indices; and one real example state is shown, because key
+names alone do not tell value formats (strings, lists, nesting).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ in the same format: {{"understand": ..., "analyze": ..., "functions": ...}}."""
 REPAIR = """There is an error in your previous answer. Error: {error}
 Fix it and reply with a JSON object in the same format: {{"understand": ..., "analyze": ..., "functions": ...}}."""
 
-_EXAMPLE_CHARS = 1500
+_EXAMPLE_CHARS = 3000
 
 
 def task_prompt(task: str, instruction: str, schema: dict[str, str], example_state: dict[str, Any],
@@ -63,9 +64,8 @@ def task_prompt(task: str, instruction: str, schema: dict[str, str], example_sta
     lines = [f"TASK: {task.strip()}"]
     if instruction:
         lines.append(f"The agent's instruction in this episode, for example: {instruction.strip()}")
-    keys = schema or {k: "(undocumented)" for k in example_state}
     lines.append("STATE FORM: the function receives `state`, a Python dict with these keys:")
-    lines += [f"- {key}: {doc}" for key, doc in keys.items()]
+    lines += [f"- {key}: {doc}" for key, doc in schema.items()]
     example = json.dumps(example_state, default=str)
     if len(example) > _EXAMPLE_CHARS:
         example = example[:_EXAMPLE_CHARS] + " ...(cut)"
@@ -81,7 +81,8 @@ def candidates_turn(replies: list[str]) -> str:
 
 def template_hash(mode: Mode, task: str, schema: dict[str, str]) -> str:
     """A short fingerprint of what the prompt says apart from the per-episode example (instruction, example
-    state): part of the cache key, so editing the prompt text, the task or the state schema regenerates the code."""
+    state): part of the cache key, so editing the prompt text, the task or the state schema (as shown: outcome
+    keys left out, the action added, see credit/lare_state.py) regenerates the code."""
     role = _ROLE_DIRECT if mode == "direct" else _ROLE_FACTORS
     text = json.dumps([role, MERGE, REPAIR, task, schema], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -16,7 +16,7 @@ objects) so that subprocess env pools can rebuild the env in their workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
@@ -67,19 +67,24 @@ class GymAdapter(TextEnv):
 
     `env` is a Gymnasium id (made with `gymnasium.make(env, **env_kwargs)`) or a callable returning an env.
     `instruction` is a fixed string or a function of `(obs, info)`. `state` returns the JSON-able
-    `info["state"]` (default: step count and return so far). `max_steps` caps an episode, invalid actions
-    included (the base env's own time limit still applies to the steps it sees).
+    `info["state"]` (default: step count and return so far); `outcome_keys` names its keys that are the outcome
+    or a proxy of it, which LaRe's code does not read (default: `return`). `max_steps` caps an episode, invalid
+    actions included (the base env's own time limit still applies to the steps it sees).
     """
 
     family: ClassVar[str] = "adapted"
     state_schema: ClassVar[dict[str, str]] = {"steps": "steps taken, invalid ones included",
                                              "return": "sum of rewards so far"}
+    outcome_keys: ClassVar[frozenset[str]] = frozenset({"return"})
 
     def __init__(self, env: str | Callable[[], gym.Env], obs_to_text: ObsToText, text_to_action: TextToAction,
                  admissible_actions: Admissible, instruction: str | Callable[[Any, dict[str, Any]], str] = "",
                  state: StateFn | None = None, success: SuccessFn = default_success, max_steps: int | None = None,
-                 env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None) -> None:
+                 env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None,
+                 outcome_keys: Iterable[str] | None = None) -> None:
         super().__init__(render_mode)
+        if outcome_keys is not None:
+            self.outcome_keys = frozenset(outcome_keys)  # type: ignore[misc]
         self.base = gym.make(env, **(env_kwargs or {})) if isinstance(env, str) else env()
         self.obs_to_text, self.text_to_action = obs_to_text, text_to_action
         self.admissible_fn, self.instruction, self.state_fn = admissible_actions, instruction, state

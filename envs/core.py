@@ -56,7 +56,8 @@ class StepInfo(TypedDict, total=False):
     score: float
     """The env's task metric (e.g. the WebShop score in [0, 1]; for games the normalised score)."""
     state: dict[str, Any]
-    """A small JSON-able dict of named symbolic features (what LaRe's code reads and logs show)."""
+    """A small JSON-able dict of named symbolic features (what LaRe's code reads and logs show); the keys in the
+    env's `outcome_keys` (the outcome or a proxy of it) are left out of what LaRe's code reads by default."""
 
 
 INFO_DEFAULTS: dict[str, Any] = {
@@ -77,12 +78,17 @@ class TextEnv(gym.Env[str, str]):
 
     Class attributes a family sets:
     - `family`: the family name shown by `credo envs list` ("minihack", "webshop", ...);
-    - `state_schema`: one line per `info["state"]` key, read by LaRe's prompt and by the docs.
+    - `state_schema`: one line per `info["state"]` key, read by LaRe's prompt and by the docs;
+    - `outcome_keys`: the `state_schema` keys that are the episode's outcome or a proxy of it (score, points,
+      progression, won, lost, success, return...). LaRe's code never sees them unless `include_outcome=true`
+      (credit/lare_state.py), so a learned reward cannot read the reward it is meant to redistribute. Raw
+      ingredients of a score (depth, gold, inventory) are state, not outcome, and stay.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
     family: ClassVar[str] = "custom"
     state_schema: ClassVar[dict[str, str]] = {}
+    outcome_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, render_mode: str | None = None) -> None:
         self.observation_space = text_space()

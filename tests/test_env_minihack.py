@@ -241,3 +241,35 @@ def test_a_fortune_cookie_reads_a_rumor():
     message = info["state"]["message"]
     assert "It reads:" in message and "Can't open" not in message and "renovation" not in message
     env.close()
+
+
+def test_state_has_the_inventory_and_the_things_around_the_hero_along_a_keyroom_win():
+    """KeyRoom-Fixed-S5 (seed 0): the key, the door (closed, then locked once the game says so, then open), the
+    staircase down and the key in the inventory, as LaRe's code reads them."""
+    env = make("credo/MiniHack-KeyRoom-Fixed-S5-v0")
+    _, info = env.reset(seed=0)
+    state = info["state"]
+    assert set(state) == set(env.unwrapped.state_schema) and env.unwrapped.outcome_keys < set(state)
+    assert state["objects"] == [{"name": "closed door", "kind": "feature", "dx": -2, "dy": 0, "dist": 2},
+                                {"name": "key", "kind": "object", "dx": -1, "dy": 2, "dist": 2}]
+    assert "key 1 west 2 south" in env.render()  # the text names the key too (it said "tool")
+    assert state["inventory"]["a"] == "a +0 short sword (weapon in hand)"
+    assert all(f"  {letter}: {item}" in env.render() for letter, item in state["inventory"].items())
+    for action in ("west", "west"):  # into the door: "This door is locked."
+        _, _, _, _, info = env.step(action)
+    assert "This door is locked" in info["state"]["message"]
+    assert {"name": "locked door", "kind": "feature", "dx": -1, "dy": 0, "dist": 1} in info["state"]["objects"]
+
+    env.reset(seed=0)
+    seen = []
+    for action in ("south", "southwest", "pickup", "north", "apply", "north", "west", "west"):
+        _, _, terminated, _, info = env.step(action)
+        seen.append(info["state"])
+    assert terminated and info["success"]
+    keys = [[item for item in s["inventory"].values() if "key named" in item] for s in seen]
+    assert [bool(k) for k in keys] == [False, False, True, True, True, True, True, True]
+    names = [{o["name"]: (o["dx"], o["dy"]) for o in s["objects"]} for s in seen]
+    assert names[3]["closed door"] == (-1, -1) and "staircase down" not in names[3]
+    assert names[4]["open door"] == (-1, -1) and names[4]["staircase down"] == (-2, -1)
+    assert names[6] == {"staircase down": (-1, 0), "staircase up": (2, 0)}  # on the door (the hero hides it)
+    env.close()

@@ -206,3 +206,58 @@ def test_text_layer_on_a_synthetic_map():
     assert shortest_path_length(glyphs, 12, 6) == 2
     glyphs[5, 14] = cmap + 19
     assert shortest_path_length(glyphs, 12, 6) is None
+
+
+def test_state_features_on_a_synthetic_map():
+    """`info["state"]` objects from real glyph ids: names, kinds, offsets, distance, and a door the game said is
+    locked, until it is drawn open; the inventory as {letter: item}."""
+    import numpy as np
+
+    from envs.nethack.text import StateFeatures, inventory_state
+
+    def object_glyph(name: str) -> int:
+        index = next(i for i in range(nethack.NUM_OBJECTS) if nethack.OBJ_NAME(nethack.objclass(i)) == name)
+        return nethack.GLYPH_OBJ_OFF + index
+
+    jackal = next(i for i in range(nethack.NUMMONS) if nethack.permonst(i).mname == "jackal")
+    cmap = nethack.GLYPH_CMAP_OFF
+    glyphs = np.full((21, 79), cmap + 19, np.int16)  # floor everywhere
+    glyphs[6, 12] = nethack.GLYPH_MON_OFF  # the hero
+    glyphs[6, 13] = cmap + 15  # closed door, east
+    glyphs[4, 9] = object_glyph("skeleton key")
+    glyphs[9, 12] = object_glyph("gold piece")
+    glyphs[6, 7] = nethack.GLYPH_PET_OFF + jackal
+    features = StateFeatures()
+    expected = [{"name": "closed door", "kind": "feature", "dx": 1, "dy": 0, "dist": 1},
+                {"name": "key", "kind": "object", "dx": -3, "dy": -2, "dist": 3},
+                {"name": "gold piece", "kind": "object", "dx": 0, "dy": 3, "dist": 3},
+                {"name": "tame jackal", "kind": "monster", "dx": -5, "dy": 0, "dist": 5}]
+    assert features.objects(glyphs, 12, 6, "") == expected
+    locked = features.objects(glyphs, 12, 6, "This door is locked.")
+    assert locked[0]["name"] == "locked door" and locked[1:] == expected[1:]
+    assert features.objects(glyphs, 12, 6, "")[0]["name"] == "locked door"  # remembered
+    glyphs[6, 13] = cmap + 13  # drawn open: no longer locked
+    assert features.objects(glyphs, 12, 6, "")[0]["name"] == "open door"
+    glyphs[6, 13] = cmap + 15
+    assert features.objects(glyphs, 12, 6, "")[0]["name"] == "closed door"
+    features.objects(glyphs, 12, 6, "This door is locked.")
+    features.reset()  # a new episode forgets
+    assert features.objects(glyphs, 12, 6, "")[0]["name"] == "closed door"
+
+    letters = np.zeros(55, np.uint8)
+    strs = np.zeros((55, 80), np.uint8)
+    for i, (letter, item) in enumerate((("a", "a +1 long sword (weapon in hand)"), ("g", "a key"))):
+        letters[i] = ord(letter)
+        strs[i, :len(item)] = np.frombuffer(item.encode(), np.uint8)
+    assert inventory_state(letters, strs) == {"a": "a +1 long sword (weapon in hand)", "g": "a key"}
+
+
+def test_score_state_has_the_inventory_and_the_pet():
+    env = envs.make(SCORE)
+    _, info = env.reset(seed=0)
+    state = info["state"]
+    assert env.unwrapped.outcome_keys == {"score", "progression"} and len(state["inventory"]) >= 5
+    assert all(f"  {letter}: {item}" in env.render() for letter, item in state["inventory"].items())
+    pets = [o for o in state["objects"] if o["name"].startswith("tame ")]
+    assert pets and pets[0]["kind"] == "monster" and pets[0]["dist"] == max(abs(pets[0]["dx"]), abs(pets[0]["dy"]))
+    env.close()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import envs
 from envs.check import check_env_id
 from envs.textworld import ensure_game, game_path, pregenerate
-from envs.textworld.env import compact, parse_inventory
+from envs.textworld.env import compact, parse_inventory, room_view
 
 ENV_ID = "credo/TextWorld-TreasureHunter-L1-v0"
 CHALLENGE, SETTINGS = "tw-treasure_hunter", {"level": 1}
@@ -141,6 +142,58 @@ def test_helpers_compact_and_inventory():
     assert compact(raw) == "Hello there.\n\n-= Kitchen =-\nA room."
     assert parse_inventory("You are carrying:\n  a key\n  an old coin\n") == ["key", "old coin"]
     assert parse_inventory("You are carrying nothing.") == []
+    # TextWorld 1.7's games write the list on one line
+    assert parse_inventory("You are carrying: an old key.") == ["old key"]
+    assert parse_inventory("You are carrying: a knife, a fried orange bell pepper and a diced roasted carrot.") == [
+        "knife", "fried orange bell pepper", "diced roasted carrot"]
+
+
+def _fact(name: str, *args: tuple[str, str]) -> SimpleNamespace:
+    return SimpleNamespace(name=name, arguments=[SimpleNamespace(name=n, type=t) for n, t in args])
+
+
+def test_room_view_lists_what_the_player_can_see():
+    kinds = {"chest": "container", "box": "container", "table": "supporter", "old key": "key", "apple": "food",
+             "coin": "object", "wooden door": "door", "pan": "object"}
+    facts = [
+        _fact("at", ("P", "P"), ("kitchen", "r")), _fact("at", ("chest", "c"), ("kitchen", "r")),
+        _fact("at", ("box", "c"), ("kitchen", "r")), _fact("at", ("table", "s"), ("kitchen", "r")),
+        _fact("in", ("old key", "k"), ("chest", "c")), _fact("open", ("chest", "c")),
+        _fact("in", ("coin", "o"), ("box", "c")), _fact("closed", ("box", "c")),
+        _fact("on", ("apple", "f"), ("table", "s")), _fact("at", ("pan", "o"), ("hall", "r")),
+        _fact("link", ("kitchen", "r"), ("wooden door", "d"), ("hall", "r")), _fact("locked", ("wooden door", "d")),
+        _fact("east_of", ("hall", "r"), ("kitchen", "r")), _fact("west_of", ("kitchen", "r"), ("hall", "r")),
+        _fact("north_of", ("garden", "r"), ("kitchen", "r")), _fact("in", ("pan", "o"), ("I", "I")),
+    ]
+    objects, exits = room_view(facts, kinds)
+    assert exits == ["east", "north"]
+    assert objects == [
+        {"name": "wooden door", "kind": "door", "where": "east", "status": "locked"},
+        {"name": "chest", "kind": "container", "where": "room", "status": "open"},
+        {"name": "box", "kind": "container", "where": "room", "status": "closed"},
+        {"name": "table", "kind": "supporter", "where": "room", "status": ""},
+        {"name": "old key", "kind": "key", "where": "in chest", "status": ""},
+        {"name": "apple", "kind": "food", "where": "on table", "status": ""},
+    ]  # not the coin in the closed box, not the pan in the hall
+
+
+def test_state_has_the_inventory_and_the_things_in_the_room(tw_cache):
+    env = _make()
+    for seed in (0, 1):
+        _, info = env.reset(seed=seed)
+        assert set(info["state"]) == set(env.unwrapped.state_schema)
+        assert env.unwrapped.outcome_keys < set(info["state"]) and info["state"]["exits"]
+        taken = 0
+        for command in info["walkthrough"]:
+            visible = {o["name"] for o in info["state"]["objects"]}
+            _, _, _, _, info = env.step(command)
+            if command.startswith("take "):
+                item = command.removeprefix("take ").split(" from ")[0]
+                assert item in visible and item in info["state"]["inventory"]
+                assert item not in {o["name"] for o in info["state"]["objects"]}
+                taken += 1
+        assert taken
+    env.close()
 
 
 @pytest.mark.slow

@@ -18,25 +18,26 @@ from credit.lare import LaRe, LaReConfig
 from credo.config import ConfigError
 from credo.trajectory import Episode, Step
 from envs.core import TextEnv
+from envs.textworld.env import TextWorldEnv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lare"
 ACTIONS = ["take coin", "go east", "go west", "wait"]
 
 
 class CoinsEnv(TextEnv):
-    """Three rooms with a coin each; +1 point per coin taken; won with all three. TextWorld's state schema."""
+    """Three rooms with a coin each; +1 point per coin taken; won with all three. A small stand-in for TextWorld:
+    its family, state schema and outcome keys, so the TextWorld fixtures replay on it."""
 
-    family = "test"
-    state_schema: ClassVar[dict[str, str]] = {
-        "room": "name of the room the player is in", "inventory": "list of carried item names",
-        "points": "points earned so far (int)", "max_points": "points of a completed game (int)",
-        "moves": "moves made", "won": "whether the game is won", "lost": "whether the game is lost",
-        "game": "index (seed) of the game",
-    }
+    family = "textworld"
+    state_schema: ClassVar[dict[str, str]] = TextWorldEnv.state_schema
+    outcome_keys: ClassVar[frozenset[str]] = TextWorldEnv.outcome_keys
 
     def _state(self) -> dict[str, Any]:
-        return {"room": f"room {self.room}", "inventory": ["coin"] * self.points, "points": self.points,
-                "max_points": 3, "moves": self.moves, "won": self.points == 3, "lost": False, "game": self.game}
+        coin = [{"name": "coin", "kind": "object", "where": "room", "status": ""}] if self.coins[self.room] else []
+        exits = ["west"] * (self.room > 0) + ["east"] * (self.room < 2)
+        return {"room": f"room {self.room}", "inventory": ["coin"] * self.points, "objects": coin, "exits": exits,
+                "points": self.points, "max_points": 3, "moves": self.moves, "won": self.points == 3, "lost": False,
+                "game": self.game}
 
     def _info(self) -> dict[str, Any]:
         return {"instruction": "collect the three coins", "admissible_actions": list(ACTIONS),
@@ -109,7 +110,10 @@ def test_good_replies_are_accepted_saved_reused_and_give_step_rewards(tmp_path: 
         assert [c["temperature"] for c in record["calls"]] == [1.0, 0.3]
         assert record["calls"][1]["checks"] == ["ok"] and record["accepted"]
         prompt = record["calls"][0]["messages"][0]["content"]
-        assert "STATE FORM" in prompt and "- points: points earned so far (int)" in prompt
+        assert "STATE FORM" in prompt and "- inventory: list of carried item names" in prompt
+        assert "- points:" not in prompt and '"points"' not in prompt  # the outcome is left out
+        assert record["family"] == "textworld" and record["schema"] == json.loads(
+            (FIXTURES / "good.json").read_text())["schema"]
         assert "collect the three coins" in prompt and "EXAMPLE STATE" in prompt
         assert "def evaluate(state)" in (saved / "code.py").read_text()
         assert json.loads((saved / "meta.json").read_text())["n_factors"] == 5
@@ -204,13 +208,13 @@ def test_direct_mode_uses_the_code_output_as_the_reward(tmp_path: Path) -> None:
     module.close()
     assert module.trainer is None
     for ep, rewards in zip(episodes, out.step_rewards, strict=True):
-        np.testing.assert_allclose(rewards, [s.next_state["points"] / 3 for s in ep.steps])
+        np.testing.assert_allclose(rewards, [len(s.next_state["inventory"]) / 3 for s in ep.steps])
 
 
 HANG_ON_LONG_GAMES = """def evaluate(state):
     while state.get("moves", 0) > 1000:
         pass
-    return [float(state.get("points", 0)), float(state.get("moves", 0))]
+    return [float(len(state.get("inventory", []))), float(state.get("moves", 0))]
 """
 
 
@@ -231,21 +235,22 @@ def test_a_sandbox_failure_mid_run_costs_the_batch_then_lare_switches_off(tmp_pa
 
 def test_states_the_code_fails_on_count_as_invalid_not_as_crashes(tmp_path: Path) -> None:
     code = tmp_path / "code.py"
-    code.write_text('def evaluate(state):\n    return [1.0] * (1 if state.get("moves", 0) < 100 else 2)\n')
+    code.write_text('def evaluate(state):\n    return [float(state["moves"])] * (1 if state["moves"] < 100 else 2)\n')
     module = make(tmp_path, code_file=str(code), mode="direct")
     episodes = play(2)
     for s in episodes[1].steps:
         s.next_state = {"moves": 500}  # here the code returns two values instead of one
     out = module.assign(episodes)
     assert out.metrics["invalid_states"] == episodes[1].length
-    assert (out.step_rewards[0] == 1.0).all() and (out.step_rewards[1] == 0.0).all()
+    np.testing.assert_allclose(out.step_rewards[0], [s.next_state["moves"] for s in episodes[0].steps])
+    assert (out.step_rewards[1] == 0.0).all()
     out = module.assign(episodes[1:])  # a batch where no state gives the accepted length
     assert out.metrics["invalid_states"] == episodes[1].length and (out.step_rewards[0] == 0.0).all()
     module.close()
 
 
 FACTORS = """def evaluate(state):
-    return [float(state.get("points", 0)), float(len(state.get("room", ""))), float(state.get("moves", 0))]
+    return [float(len(state.get("inventory", []))), float(len(state.get("room", ""))), float(state.get("moves", 0))]
 """
 
 

@@ -25,7 +25,7 @@ from credo.config import ConfigError
 from envs.core import INVALID_ACTION_NOTE, TextEnv
 from envs.nethack.actions import ActionSet
 from envs.nethack.progression import progression
-from envs.nethack.text import Renderer, TextOptions, decode, shortest_path_length, stats_state
+from envs.nethack.text import Renderer, StateFeatures, TextOptions, decode, shortest_path_length, stats_state
 
 TASK_SUCCESSFUL = 2
 """NLE's `StepStatus.TASK_SUCCESSFUL` (tasks without a goal, such as Score, never return it)."""
@@ -85,8 +85,19 @@ class NLETextEnv(TextEnv):
         "conditions": "list of active conditions (blind, conf, stun, hallu, lev, fly...)",
         "x": "hero column on the 79x21 map", "y": "hero row on the 79x21 map (0 is the top)",
         "message": "the game messages of this step, joined in order (those behind --More-- included)",
+        "inventory": "carried items by inventory letter, as NetHack names them, e.g. {\"a\": \"a +0 short sword "
+                     "(weapon in hand)\", \"g\": \"a key named The Master Key of Thievery\"} ({} when empty)",
+        "objects": "the visible things nearest the hero (at most 12, nearest first, at most 3 of one name, the hero's "
+                   "own square left out): a list of {\"name\", \"kind\", \"dx\", \"dy\", \"dist\"}; name as the "
+                   "game shows it (\"key\", \"staircase down\", \"staircase up\", \"closed door\", \"locked door\" "
+                   "(once the game said so), \"open door\", \"doorway\", \"fountain\", \"altar\", \"gold piece\", "
+                   "\"jackal\", \"tame kitten\"...; unidentified potions, scrolls, rings, wands, amulets, spellbooks and "
+                   "armour by class), kind \"monster\", \"object\" or \"feature\", dx columns east (+) or west (-) of "
+                   "the hero, dy rows south (+) or north (-), dist = max(|dx|, |dy|) (moves, walls ignored)",
         "progression": "BALROG progression 0-100 reached so far in the episode (deepest level / highest xp level)",
     }
+    outcome_keys: ClassVar[frozenset[str]] = frozenset({"score", "progression"})
+    """The in-game score (NetHackScore's reward is its change) and BALROG progression (MiniHack: 100 on success)."""
 
     def __init__(self, task: str, instruction: str = "", render_mode: str | None = None, **kwargs: Any) -> None:
         super().__init__(render_mode=render_mode)
@@ -102,6 +113,7 @@ class NLETextEnv(TextEnv):
         if show_inventory is None:
             show_inventory = self.action_set.uses_items()
         self.renderer = Renderer(self.options, show_inventory)
+        self.features = StateFeatures()
         self.max_episode_steps = int(self.raw._max_episode_steps)
         self._messages: list[bytes] = []
         self._hook_messages()
@@ -159,6 +171,7 @@ class NLETextEnv(TextEnv):
         self._messages.clear()
         self._steps = 0
         self._progression = 0.0
+        self.features.reset()
         obs, raw_info = self._raw_reset()
         text = self._observe(obs, raw_info, success=False)
         info = self._info(raw_info, success=False, valid=True)
@@ -204,6 +217,13 @@ class NLETextEnv(TextEnv):
         live = bool(obs["blstats"][nethack.NLE_BL_DEPTH])  # 0 once the game has ended: NLE's arrays are blank
         state = stats_state(obs["blstats"]) if live or not self._state else dict(self._state)
         state["message"] = self._message()
+        if live:
+            inventory = "inv_strs" in obs and "inv_letters" in obs
+            state["inventory"] = self.features.inventory(obs["inv_letters"], obs["inv_strs"]) if inventory else {}
+            state["objects"] = self.features.objects(obs["glyphs"], state["x"], state["y"], state["message"])
+        else:  # the game is over: the last live state's inventory and surroundings (if any) stay
+            state.setdefault("inventory", {})
+            state.setdefault("objects", [])
         self._progression = max(self._progression, self._progress(state, raw_info, success))
         state["progression"] = self._progression
         self._state = state

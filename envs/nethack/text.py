@@ -5,8 +5,9 @@ tens of microseconds per step (the target is at least half of raw NLE's steps/s;
 `benchmarks/env_throughput.py`). Names come from NetHack's own data (monster names, object names, map
 symbol explanations), never from `screen_descriptions`, which is too slow to fill every step.
 
-Unidentified objects are named by their class ("potion", "scroll", "wand") unless the object type has no
-random appearance, so the text never leaks an identity the player could not see.
+Unidentified objects are named by their class ("potion", "scroll", "wand") when NetHack shuffles their
+appearances, by their fixed appearance otherwise ("key", "bag"), so the text never leaks an identity the player
+could not see. `objects_state` and `inventory_state` give the same names as structured `info["state"]` fields.
 """
 
 from __future__ import annotations
@@ -64,13 +65,26 @@ class GlyphTables:
     """bool: a staircase down (the goal of navigation tasks)."""
     way_on: np.ndarray
     """bool: passable, or a closed door (a way on for exploration)."""
+    name_kinds: dict[str, str]
+    """What each listed name is: "monster", "object" or "feature" (map features: doors, stairs, fountain...)."""
+
+
+_SHUFFLED = frozenset({nethack.AMULET_CLASS, nethack.POTION_CLASS, nethack.RING_CLASS, nethack.SCROLL_CLASS,
+                       nethack.SPBOOK_CLASS, nethack.WAND_CLASS, nethack.ARMOR_CLASS})
+"""Classes whose appearances NetHack shuffles per game (all of them, or for armor some helmets, gloves, cloaks
+and boots): their objects are named by class, since the appearance table here is not the game's shuffled one."""
 
 
 def _object_name(obj_index: int) -> str:
+    """What the player sees of an unidentified object: its real name when it has no appearance, its fixed
+    appearance ("key", "bag", "runed dagger", shared by look-alikes) in the unshuffled classes, else its class."""
     obj = nethack.objclass(obj_index)
-    if nethack.OBJ_DESCR(obj) is None:  # no random appearance: the player sees the real name
+    appearance = nethack.OBJ_DESCR(obj)
+    if appearance is None:
         return nethack.OBJ_NAME(obj) or "strange object"
-    return _OBJECT_CLASS_NAMES.get(ord(obj.oc_class), "object")
+    if ord(obj.oc_class) in _SHUFFLED:
+        return _OBJECT_CLASS_NAMES.get(ord(obj.oc_class), "object")
+    return appearance
 
 
 def _cmap_entry(index: int) -> tuple[str, int, bool]:
@@ -103,19 +117,22 @@ def glyph_tables() -> GlyphTables:
     closed_door = np.zeros(size, bool)
     mon = nethack.permonst
     ranges = (
-        (nethack.GLYPH_MON_OFF, nethack.GLYPH_PET_OFF, lambda i: mon(i).mname),
-        (nethack.GLYPH_PET_OFF, nethack.GLYPH_INVIS_OFF, lambda i: "tame " + mon(i).mname),
-        (nethack.GLYPH_DETECT_OFF, nethack.GLYPH_BODY_OFF, lambda i: mon(i).mname),
-        (nethack.GLYPH_BODY_OFF, nethack.GLYPH_RIDDEN_OFF, lambda i: mon(i).mname + " corpse"),
-        (nethack.GLYPH_RIDDEN_OFF, nethack.GLYPH_OBJ_OFF, lambda i: "ridden " + mon(i).mname),
-        (nethack.GLYPH_OBJ_OFF, nethack.GLYPH_CMAP_OFF, _object_name),
-        (nethack.GLYPH_WARNING_OFF, nethack.GLYPH_STATUE_OFF, lambda i: "warning of a monster"),
-        (nethack.GLYPH_STATUE_OFF, nethack.MAX_GLYPH, lambda i: "statue of a " + mon(i).mname),
+        (nethack.GLYPH_MON_OFF, nethack.GLYPH_PET_OFF, "monster", lambda i: mon(i).mname),
+        (nethack.GLYPH_PET_OFF, nethack.GLYPH_INVIS_OFF, "monster", lambda i: "tame " + mon(i).mname),
+        (nethack.GLYPH_DETECT_OFF, nethack.GLYPH_BODY_OFF, "monster", lambda i: mon(i).mname),
+        (nethack.GLYPH_BODY_OFF, nethack.GLYPH_RIDDEN_OFF, "object", lambda i: mon(i).mname + " corpse"),
+        (nethack.GLYPH_RIDDEN_OFF, nethack.GLYPH_OBJ_OFF, "monster", lambda i: "ridden " + mon(i).mname),
+        (nethack.GLYPH_OBJ_OFF, nethack.GLYPH_CMAP_OFF, "object", _object_name),
+        (nethack.GLYPH_WARNING_OFF, nethack.GLYPH_STATUE_OFF, "monster", lambda i: "warning of a monster"),
+        (nethack.GLYPH_STATUE_OFF, nethack.MAX_GLYPH, "object", lambda i: "statue of a " + mon(i).mname),
     )
-    for start, stop, name_of in ranges:
+    name_kinds: dict[str, str] = {}
+    for start, stop, group, name_of in ranges:
         for glyph in range(start, stop):
             names[glyph] = name_of(glyph - start)
+            name_kinds.setdefault(names[glyph], group)
     names[nethack.GLYPH_INVISIBLE] = "unseen monster"
+    name_kinds["unseen monster"] = "monster"
     passable[nethack.GLYPH_STATUE_OFF:nethack.MAX_GLYPH] = False
     for glyph in range(nethack.GLYPH_CMAP_OFF, nethack.GLYPH_EXPLODE_OFF):
         index = glyph - nethack.GLYPH_CMAP_OFF
@@ -123,9 +140,11 @@ def glyph_tables() -> GlyphTables:
         door[glyph] = index in (13, 14)
         stairs_down[glyph] = index == 24
         closed_door[glyph] = index in (15, 16)
+        name_kinds.setdefault(names[glyph], "feature")
     kind[nethack.GLYPH_EXPLODE_OFF:nethack.GLYPH_WARNING_OFF] = HIDDEN  # explosions, zaps, engulfing
     kind[nethack.MAX_GLYPH] = HIDDEN  # NO_GLYPH
-    return GlyphTables(tuple(names), kind, passable, door, stairs_down, passable | closed_door)
+    name_kinds.pop("", None)
+    return GlyphTables(tuple(names), kind, passable, door, stairs_down, passable | closed_door, name_kinds)
 
 
 class TextOptions(Config):
@@ -294,6 +313,66 @@ def stats_state(blstats: np.ndarray) -> dict[str, Any]:
     }
 
 
+STATE_OBJECTS, STATE_PER_NAME = 12, 3
+"""Limits of `info["state"]["objects"]`: the nearest 12 visible things, at most 3 of one name (terrain once)."""
+LOCKED_DOOR = "locked door"
+_LOCKED_MESSAGES = ("This door is locked",)
+_UNLOCKED_MESSAGES = ("You succeed in unlocking", "You succeed in picking the lock", "crashes open",
+                      "You break open the lock")
+
+
+def inventory_state(letters: np.ndarray, strs: np.ndarray) -> dict[str, str]:
+    """The inventory as {letter: item as NetHack names it}, in inventory order."""
+    return {chr(letter): decode(line) for letter, line in zip(letters.tolist(), strs, strict=True) if letter}
+
+
+class StateFeatures:
+    """The inventory and nearby things of `info["state"]` (structured forms of the text's inventory and "You
+    see"), cached like the `Renderer` on the inventory bytes and on (glyph map, hero position).
+
+    A closed door is called a locked door once the game said so ("This door is locked.") with the door next to
+    the hero, until it is unlocked, broken open or no longer drawn as a closed door. `reset` at every episode.
+    """
+
+    def __init__(self) -> None:
+        self._inventory_key = b""
+        self._inventory: dict[str, str] = {}
+        self._map_key: tuple[bytes, int, int] = (b"", -1, -1)
+        self._nearby: list[tuple[str, int, int]] = []
+        self._locked: set[tuple[int, int]] = set()
+
+    def reset(self) -> None:
+        self._locked.clear()
+
+    def inventory(self, letters: np.ndarray, strs: np.ndarray) -> dict[str, str]:
+        key = strs.tobytes()
+        if key != self._inventory_key:
+            self._inventory_key, self._inventory = key, inventory_state(letters, strs)
+        return self._inventory
+
+    def objects(self, glyphs: np.ndarray, x: int, y: int, message: str) -> list[dict[str, Any]]:
+        """[{name, kind, dx, dy, dist}] of the visible things nearest the hero (see `STATE_OBJECTS`)."""
+        key = (glyphs.tobytes(), x, y)
+        if key != self._map_key:
+            self._map_key, self._nearby = key, surroundings(glyphs, x, y, STATE_OBJECTS, STATE_PER_NAME)
+        closed = [(x + dx, y + dy) for name, dx, dy in self._nearby
+                  if name == "closed door" and max(abs(dx), abs(dy)) == 1]
+        if any(m in message for m in _UNLOCKED_MESSAGES):
+            self._locked.difference_update(closed)
+        elif any(m in message for m in _LOCKED_MESSAGES):
+            self._locked.update(closed)
+        tables = glyph_tables()
+        if self._locked:  # a door no longer drawn closed (opened, broken) is no longer locked
+            self._locked = {(cx, cy) for cx, cy in self._locked if tables.names[glyphs[cy, cx]] == "closed door"}
+        out = []
+        for name, dx, dy in self._nearby:
+            if name == "closed door" and (x + dx, y + dy) in self._locked:
+                name = LOCKED_DOOR
+            out.append({"name": name, "kind": tables.name_kinds.get(name, "feature"), "dx": dx, "dy": dy,
+                        "dist": max(abs(dx), abs(dy))})
+        return out
+
+
 def stats_line(state: dict[str, Any]) -> str:
     """The status line in words, from `stats_state`."""
     s = state
@@ -326,7 +405,7 @@ class Renderer:
         """"Inventory:" and one "a: item" line per item."""
         key = strs.tobytes()
         if key != self._inventory_key:
-            items = [f"  {chr(letter)}: {decode(line)}" for letter, line in zip(letters.tolist(), strs, strict=True) if letter]
+            items = [f"  {letter}: {item}" for letter, item in inventory_state(letters, strs).items()]
             self._inventory_key = key
             self._inventory_text = "\n".join(["Inventory:", *items]) if items else "Inventory: empty"
         return self._inventory_text

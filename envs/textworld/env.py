@@ -45,13 +45,76 @@ def compact(text: str) -> str:
 
 
 def parse_inventory(text: str) -> list[str]:
-    """`"You are carrying:\\n  a key\\n  a coin"` -> `["key", "coin"]`; nothing carried -> `[]`."""
+    """TextWorld's inventory text as item names, articles stripped; nothing carried -> `[]`. Both layouts:
+    `"You are carrying: a knife, a fried carrot and a key."` (TextWorld 1.7's games) and one item a line
+    (`"You are carrying:\\n  a key\\n  a coin"`)."""
+    _, colon, rest = text.partition(":")
+    if not colon:
+        return []
+    if rest.lstrip(" ").startswith("\n"):
+        parts = rest.splitlines()
+    else:
+        parts = re.split(r",\s*|\s+and\s+", rest.strip().rstrip("."))
     items = []
-    for line in text.splitlines()[1:]:
-        item = re.sub(r"^(an?|the|some)\s+", "", line.strip())
+    for part in parts:
+        item = re.sub(r"^(an?|the|some)\s+", "", part.strip())
         if item:
             items.append(item)
     return items
+
+
+_KINDS = {"d": "door", "c": "container", "s": "supporter", "k": "key", "f": "food", "o": "object", "t": "thing"}
+"""TextWorld's entity types, by the nearest ancestor a custom type (Cooking's oven, stove, meal) descends from."""
+_EXITS = {"north_of": "north", "south_of": "south", "east_of": "east", "west_of": "west"}
+
+
+def entity_kinds(game: Any) -> dict[str, str]:
+    """{entity name: kind} of a TextWorld `Game` (kind from `_KINDS`; rooms and the player left out)."""
+    out = {}
+    for info in game.infos.values():
+        if info.name and info.type not in ("r", "P", "I"):
+            types = [info.type, *game.kb.types.get_ancestors(info.type)]
+            out[info.name] = next((_KINDS[t] for t in types if t in _KINDS), "thing")
+    return out
+
+
+def room_view(facts: list[Any], kinds: dict[str, str]) -> tuple[list[dict[str, str]], list[str]]:
+    """What the player sees of the room from TextWorld's (human-readable) facts: the things there (those on a
+    visible supporter or in a visible open container too, never the inside of a closed one) and the exits.
+
+    Each thing is `{"name", "kind", "where", "status"}`: where is "room", "on X", "in X" or a door's direction;
+    status is "open", "closed", "locked" or "".
+    """
+    room = next((f.arguments[1].name for f in facts if f.name == "at" and f.arguments[0].type == "P"), None)
+    status: dict[str, str] = {}
+    placed: list[tuple[str, str, str]] = []  # (relation, thing, holder)
+    exits: dict[str, str] = {}  # neighbour room -> direction
+    doors: list[tuple[str, str]] = []  # (door, neighbour room)
+    for f in facts:
+        names = [a.name for a in f.arguments]
+        if f.name in ("open", "closed", "locked"):
+            status[names[0]] = f.name
+        elif f.name in ("at", "on", "in") and f.arguments[0].type not in ("P", "I") and len(names) == 2:
+            placed.append((f.name, names[0], names[1]))
+        elif f.name in _EXITS and names[1] == room:
+            exits[names[0]] = _EXITS[f.name]
+        elif f.name == "link" and names[0] == room:
+            doors.append((names[1], names[2]))
+    things = [{"name": door, "kind": "door", "where": exits.get(there, ""), "status": status.get(door, "")}
+              for door, there in doors]
+    seen = {room}
+    frontier = [room]
+    while frontier:  # things in the room, then on or in what is visible (inside containers only when open)
+        holder = frontier.pop(0)
+        for relation, thing, where in placed:
+            if where != holder or thing in seen or (relation == "in" and status.get(holder, "open") != "open"):
+                continue
+            seen.add(thing)
+            frontier.append(thing)
+            things.append({"name": thing, "kind": kinds.get(thing, "thing"),
+                           "where": "room" if holder == room else f"{relation} {holder}",
+                           "status": status.get(thing, "")})
+    return things, sorted(set(exits.values()))
 
 
 def normalise(command: str) -> str:
@@ -66,6 +129,11 @@ class TextWorldEnv(TextEnv):
     state_schema: ClassVar[dict[str, str]] = {
         "room": "name of the room the player is in (from the last '-= Room =-' header)",
         "inventory": "list of carried item names, articles stripped",
+        "objects": "the things the player can see in the room, as a list of {\"name\", \"kind\", \"where\", "
+                   "\"status\"}: kind door, container, supporter, key, food, object or thing; where \"room\", \"on "
+                   "<supporter>\", \"in <open container>\" or a door's direction; status \"open\", \"closed\", "
+                   "\"locked\" or \"\" (the inside of a closed container is not listed)",
+        "exits": "directions the player can leave the room by (north, south, east, west), doors included",
         "points": "game points earned so far (int)",
         "max_points": "points of a completed game (int)",
         "moves": "moves TextWorld counted (commands it parsed; invalid actions do not count)",
@@ -73,6 +141,8 @@ class TextWorldEnv(TextEnv):
         "lost": "whether the game is lost",
         "game": "index (seed) of the game being played",
     }
+    outcome_keys: ClassVar[frozenset[str]] = frozenset({"points", "won", "lost"})
+    """Points are the reward summed (`score` = points / max points); won and lost end the episode."""
 
     def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = 100,
                  cache_dir: str | None = None, forward_invalid: bool = False, render_mode: str | None = None) -> None:
@@ -92,6 +162,7 @@ class TextWorldEnv(TextEnv):
         self._game_file = ""
         self._game = -1
         self._walkthroughs: dict[str, list[str]] = {}
+        self._kinds: dict[str, dict[str, str]] = {}
         self._state: Any = None
         self._steps = 0
         self._room = ""
@@ -108,12 +179,15 @@ class TextWorldEnv(TextEnv):
             warnings.simplefilter("ignore")
             if self._tw is None:
                 infos = textworld.EnvInfos(feedback=True, admissible_commands=True, score=True, max_score=True,
-                                           won=True, lost=True, moves=True, objective=True, inventory=True)
+                                           won=True, lost=True, moves=True, objective=True, inventory=True,
+                                           facts=True)
                 self._tw = textworld.start(path, infos)
             else:
                 self._tw.load(path)
         if path not in self._walkthroughs:
-            self._walkthroughs[path] = list(textworld.Game.load(path[:-3] + ".json").walkthrough or [])
+            data = textworld.Game.load(path[:-3] + ".json")
+            self._walkthroughs[path] = list(data.walkthrough or [])
+            self._kinds[path] = entity_kinds(data)
         self._game_file, self._game = path, game
 
     # -- the contract ---------------------------------------------------------------------------
@@ -156,6 +230,7 @@ class TextWorldEnv(TextEnv):
         if rooms:
             self._room = rooms[-1]
         points, max_points = int(s.score or 0), int(s.max_score or 0)
+        objects, exits = room_view(s.facts or [], self._kinds[self._game_file])
         return {
             "instruction": compact(s.objective or "") or "Win the game.",
             "admissible_actions": list(s.admissible_commands or []),
@@ -167,6 +242,8 @@ class TextWorldEnv(TextEnv):
             "state": {
                 "room": self._room,
                 "inventory": parse_inventory(s.inventory or ""),
+                "objects": objects,
+                "exits": exits,
                 "points": points,
                 "max_points": max_points,
                 "moves": int(s.moves or 0),
