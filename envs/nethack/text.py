@@ -184,17 +184,19 @@ def decode(buffer: np.ndarray | bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
-def surroundings(glyphs: np.ndarray, x: int, y: int, max_entities: int, max_per_kind: int) -> list[tuple[str, int, int]]:
-    """(name, dx, dy) of the visible entities nearest the hero at (x, y), nearest first.
+_last_candidates: list[Any] = [None, []]
+"""The last (glyph map, hero position) key and its sorted candidates: the text and the state ask for the same map
+in the same step, so the second asks for free."""
 
-    Two numpy calls find the candidate cells; the rest is plain Python over those few cells, which is
-    cheaper than more numpy calls at NetHack's scale (a handful to a hundred candidates).
-    """
+
+def _candidates(glyphs: np.ndarray, x: int, y: int) -> list[tuple[int, int, int, int, int]]:
+    """(distance, cell, glyph, dx, dy) of every listable cell but the hero's, nearest first (cached, one entry)."""
+    key = (glyphs.tobytes(), glyphs.shape, x, y)
+    if _last_candidates[0] == key:
+        return _last_candidates[1]
     tables = glyph_tables()
     flat = glyphs.ravel()
     cells = np.flatnonzero(tables.kind.take(flat))
-    if len(cells) == 0 or max_entities == 0:
-        return []
     width = glyphs.shape[1]
     candidates = []
     for cell, glyph in zip(cells.tolist(), flat.take(cells).tolist(), strict=True):
@@ -203,10 +205,23 @@ def surroundings(glyphs: np.ndarray, x: int, y: int, max_entities: int, max_per_
         if dx or dy:  # not the hero itself
             candidates.append((max(abs(dx), abs(dy)), cell, glyph, dx, dy))
     candidates.sort()
+    _last_candidates[:] = [key, candidates]
+    return candidates
+
+
+def surroundings(glyphs: np.ndarray, x: int, y: int, max_entities: int, max_per_kind: int) -> list[tuple[str, int, int]]:
+    """(name, dx, dy) of the visible entities nearest the hero at (x, y), nearest first.
+
+    Two numpy calls find the candidate cells; the rest is plain Python over those few cells, which is
+    cheaper than more numpy calls at NetHack's scale (a handful to a hundred candidates).
+    """
+    if max_entities == 0:
+        return []
+    tables = glyph_tables()
     names, kinds = tables.names, tables.kind
     counts: dict[str, int] = {}
     out = []
-    for _, _, glyph, dx, dy in candidates:
+    for _, _, glyph, dx, dy in _candidates(glyphs, x, y):
         name = names[glyph]
         seen = counts.get(name, 0)
         if seen >= (1 if kinds[glyph] == TERRAIN else max_per_kind):
@@ -340,9 +355,12 @@ class StateFeatures:
         self._map_key: tuple[bytes, int, int] = (b"", -1, -1)
         self._nearby: list[tuple[str, int, int]] = []
         self._locked: set[tuple[int, int]] = set()
+        self._objects: list[dict[str, Any]] = []
+        self._objects_locked: frozenset[tuple[int, int]] = frozenset()
 
     def reset(self) -> None:
         self._locked.clear()
+        self._map_key = (b"", -1, -1)
 
     def inventory(self, letters: np.ndarray, strs: np.ndarray) -> dict[str, str]:
         key = strs.tobytes()
@@ -353,23 +371,28 @@ class StateFeatures:
     def objects(self, glyphs: np.ndarray, x: int, y: int, message: str) -> list[dict[str, Any]]:
         """[{name, kind, dx, dy, dist}] of the visible things nearest the hero (see `STATE_OBJECTS`)."""
         key = (glyphs.tobytes(), x, y)
-        if key != self._map_key:
+        moved = key != self._map_key
+        if moved:
             self._map_key, self._nearby = key, surroundings(glyphs, x, y, STATE_OBJECTS, STATE_PER_NAME)
-        closed = [(x + dx, y + dy) for name, dx, dy in self._nearby
-                  if name == "closed door" and max(abs(dx), abs(dy)) == 1]
-        if any(m in message for m in _UNLOCKED_MESSAGES):
-            self._locked.difference_update(closed)
-        elif any(m in message for m in _LOCKED_MESSAGES):
-            self._locked.update(closed)
+        if message:
+            closed = [(x + dx, y + dy) for name, dx, dy in self._nearby
+                      if name == "closed door" and max(abs(dx), abs(dy)) == 1]
+            if any(m in message for m in _UNLOCKED_MESSAGES):
+                self._locked.difference_update(closed)
+            elif any(m in message for m in _LOCKED_MESSAGES):
+                self._locked.update(closed)
         tables = glyph_tables()
-        if self._locked:  # a door no longer drawn closed (opened, broken) is no longer locked
+        if self._locked and moved:  # a door no longer drawn closed (opened, broken) is no longer locked
             self._locked = {(cx, cy) for cx, cy in self._locked if tables.names[glyphs[cy, cx]] == "closed door"}
+        if not moved and self._objects_locked == self._locked:
+            return self._objects
         out = []
         for name, dx, dy in self._nearby:
             if name == "closed door" and (x + dx, y + dy) in self._locked:
                 name = LOCKED_DOOR
             out.append({"name": name, "kind": tables.name_kinds.get(name, "feature"), "dx": dx, "dy": dy,
                         "dist": max(abs(dx), abs(dy))})
+        self._objects, self._objects_locked = out, frozenset(self._locked)
         return out
 
 
