@@ -68,6 +68,8 @@ class WebShopEnv(TextEnv):
         "options": "chosen option values by option name, e.g. {'size': 'large'}",
         "steps_left": "steps before the step cap ends the episode",
     }
+    outcome_keys: ClassVar[frozenset[str]] = frozenset()
+    """None: the reward compares the bought item with the goal's attributes, which the state does not show."""
 
     def __init__(self, num_products: int = 1000, catalog_seed: int = 0, data_dir: str | None = None,
                  human_goals: bool = False, max_steps: int = 15, split: str = "train", split_scheme: str = "istar",
