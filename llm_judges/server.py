@@ -4,7 +4,8 @@ Endpoints (all errors are OpenAI-shaped, `{"error": {"message": <one line>, "typ
 - `POST /v1/annotate` `{"rubric": name, "items": [text | [text, text], ...]}` -> `{"labels": [...], "errors": [...]}`:
   `labels[i]` is `{"value", "raw", "cached"}` or null; `errors` lists `{"index", "message", "retryable"}` for the
   nulls. Status 200 when every item is labelled; otherwise 503 with `Retry-After` if any error is retryable (the
-  back-end is slow or down: ask again, labelled items then come from the store), else 502.
+  back-end is slow or down: ask again, labelled items then come from the store), 422 when every error is a
+  malformed item (not valid Unicode text; the other items are still labelled), else 502.
 - `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`: the OpenAI protocol, so the official
   `openai` client works against the server unchanged (no streaming; unsupported sampling options are ignored).
 - `GET /health`, `GET /metrics` (Prometheus), both without auth.
@@ -184,14 +185,14 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
             raise ApiError(400, str(err)) from None
         labels = [None if isinstance(a, ItemError) else {"value": a.value, "raw": a.raw, "cached": a.cached}
                   for a in answers]
-        errors = [{"index": i, "message": a.message, "retryable": a.retryable}
-                  for i, a in enumerate(answers) if isinstance(a, ItemError)]
+        failed = [(i, a) for i, a in enumerate(answers) if isinstance(a, ItemError)]
+        errors = [{"index": i, "message": a.message, "retryable": a.retryable} for i, a in failed]
         body = {"rubric": req.rubric, "labels": labels, "errors": errors}
         if not errors:
             return JSONResponse(body)
-        if any(e["retryable"] for e in errors):
+        if any(a.retryable for _, a in failed):
             return JSONResponse(body, 503, headers={"Retry-After": str(config.retry_after_s)})
-        return JSONResponse(body, 502)
+        return JSONResponse(body, 422 if all(a.invalid for _, a in failed) else 502)
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
