@@ -148,6 +148,8 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ApiError(400, "request body is not valid JSON") from None
+        except RecursionError:  # `[[[[...` thousands deep: the parser's recursion limit, not a server fault
+            raise ApiError(400, "request body is nested too deeply") from None
         if not isinstance(data, dict):
             raise ApiError(400, "request body must be a JSON object")
         try:

@@ -101,6 +101,7 @@ def test_official_openai_client_against_the_server(upstream, tmp_path):
     (b'{"rubric": "oni-cls-default", "items": [["a", "b"]]}', 400, "labels single texts"),
     (b'{"rubric": "nope", "items": ["a"]}', 404, "unknown rubric"),
     (b'{"rubric": "oni-cls-default", "items": ["a"], "extra": 1}', 400, "extra: unknown key"),
+    (b'{"rubric": "oni-cls-default", "items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
 ])
 def test_malformed_requests_get_one_line_4xx(upstream, tmp_path, body, status, match):
     with judge_server(upstream[1], tmp_path) as url:
