@@ -15,6 +15,7 @@ Bad input is 400 (413 when too large, 401 for a wrong API key, 404 for an unknow
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -33,6 +34,8 @@ from llm_judges.metrics import JudgeMetrics
 from llm_judges.rubrics import load_rubrics
 from llm_judges.service import AnnotationService, ItemError
 from llm_judges.store import LabelStore
+
+log = logging.getLogger(__name__)
 
 _ENDPOINTS = {"/v1/annotate", "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}
 
@@ -169,6 +172,9 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
             raise ApiError(503, str(err), "upstream_error", {"Retry-After": str(config.retry_after_s)}) from None
         except JudgeError as err:
             raise ApiError(400, str(err)) from None
+        except Exception as err:  # a back-end bug: one line to the client (as /v1/annotate does), the trace to the log
+            log.exception("back-end call failed")
+            raise ApiError(502, f"the back-end failed: {type(err).__name__}: {err}", "upstream_error") from None
 
     @app.post("/v1/annotate")
     async def annotate(request: Request) -> JSONResponse:

@@ -215,3 +215,21 @@ def test_a_lone_surrogate_is_a_per_item_error_never_sent_upstream(upstream, tmp_
         assert answer["labels"][0] is None and answer["labels"][1]["value"] == 1.0
         assert "lone surrogate" in answer["errors"][0]["message"] and not answer["errors"][0]["retryable"]
         assert up.prompts == 1  # only the good item went upstream
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_an_upstream_200_with_a_non_json_body_is_a_retryable_503(upstream, tmp_path, api):
+    """Issue 18.3: such a reply was a 500 on /v1/chat/completions and a non-retryable 502 on /v1/annotate, where
+    every other upstream fault is a retryable 503 with Retry-After."""
+    up, up_url = upstream
+    up.mode = "bad-json"
+    with judge_server(up_url, tmp_path, retry_after_s=3, judge={"api": api}) as url:
+        r = annotate(url, ["You kill the newt!"])
+        assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+        assert r.json()["errors"][0]["retryable"] and "not JSON" in r.json()["errors"][0]["message"]
+        r = httpx.post(f"{url}/v1/chat/completions", headers=KEY, timeout=30,
+                       json={"model": "credo-judge", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+        assert r.json()["error"]["type"] == "upstream_error"
+        up.mode = "ok"
+        assert annotate(url, ["You kill the newt!"]).status_code == 200
