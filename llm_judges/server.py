@@ -128,10 +128,13 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
         return response
 
     def authorize(request: Request) -> None:
+        """The one accepted form is `Authorization: Bearer <key>` (RFC 6750; the scheme's case is free, RFC 7235):
+        what the `openai` client and `JudgeClient` send. A bare key or another scheme is refused, so a key never
+        travels in a form a proxy or log would not treat as a credential."""
         if not config.api_key:
             return
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), config.api_key.encode()):
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), config.api_key.encode()):
             raise ApiError(401, "invalid or missing API key (send `Authorization: Bearer <key>`)",
                            "authentication_error")
 

@@ -233,3 +233,16 @@ def test_an_upstream_200_with_a_non_json_body_is_a_retryable_503(upstream, tmp_p
         assert r.json()["error"]["type"] == "upstream_error"
         up.mode = "ok"
         assert annotate(url, ["You kill the newt!"]).status_code == 200
+
+
+@pytest.mark.parametrize("header, status", [
+    ("Bearer sekret", 200), ("bearer sekret", 200), ("BEARER   sekret", 200),  # RFC 7235: the scheme's case is free
+    ("sekret", 401), ("Basic sekret", 401), ("Token sekret", 401), ("Bearer", 401), ("Bearer sekret2", 401), ("", 401),
+])
+def test_the_api_key_is_accepted_only_as_a_bearer_token(upstream, tmp_path, header, status):
+    """Issue 18.4: a key sent without the `Bearer ` prefix used to be accepted."""
+    with judge_server(upstream[1], tmp_path) as url:
+        r = httpx.post(f"{url}/v1/annotate", json={"rubric": "oni-cls-default", "items": ["a"]},
+                       headers={"Authorization": header} if header else {})
+        assert r.status_code == status, r.text
+        assert httpx.get(f"{url}/v1/models", headers={"Authorization": header}).status_code == status
