@@ -31,3 +31,21 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tw_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private cache with games 0 and 1 of the Treasure Hunter L1 family; `CREDO_CACHE` points at it."""
+    import os
+
+    from envs.textworld import pregenerate
+
+    root = tmp_path_factory.mktemp("credo-cache")
+    old = os.environ.get("CREDO_CACHE")
+    os.environ["CREDO_CACHE"] = str(root)
+    pregenerate("credo/TextWorld-TreasureHunter-L1-v0", [0, 1], workers=1)
+    yield root
+    if old is None:
+        os.environ.pop("CREDO_CACHE", None)
+    else:
+        os.environ["CREDO_CACHE"] = old

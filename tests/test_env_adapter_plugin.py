@@ -68,7 +68,7 @@ def test_adapter_passes_the_contract_check_and_runs_in_a_subprocess_pool():
 
 def test_named_actions_and_adapter_from_a_callable():
     assert MOVES.to_action(" UP ") == 3
-    with pytest.raises(KeyError, match="unknown action"):
+    with pytest.raises(KeyError, match="Expected one of left, down, right, up"):
         MOVES.to_action("jump")
     with pytest.raises(ValueError, match="unique"):
         NamedActions(["a", "a"])

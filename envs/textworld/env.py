@@ -7,7 +7,8 @@ Contract choices (see envs/README.md):
   last one), so unseeded runs are reproducible too and touch only a few cached games instead of generating
   random ones. For held-out games, make the env with a larger `num_games` and seeds above the training ones.
 - The observation is TextWorld's feedback, compacted: the ASCII banner and runs of blank lines removed.
-- An action is valid when it is one of TextWorld's admissible commands (case and spacing ignored). An invalid
+- An action is valid when it is one of TextWorld's admissible commands (case and surrounding whitespace aside,
+  credo's one rule `envs.core.action_key`). An invalid
   action is not sent to the game: nothing happens, the step is counted, `valid_action=False` and the next
   observation says it was not understood. With `forward_invalid=True` the command is still sent to the game
   and its own reply ("That's not a verb I recognise.", "You can't go that way.") is shown after the note;
@@ -22,7 +23,7 @@ import re
 import warnings
 from typing import Any, ClassVar
 
-from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.core import TextEnv, action_key, invalid_action_note
 from envs.textworld.games import challenges, ensure_game
 
 _BANNER_LINE = re.compile(r"^[\s_|\\$/<>]*$")
@@ -52,11 +53,6 @@ def parse_inventory(text: str) -> list[str]:
         if item:
             items.append(item)
     return items
-
-
-def normalise(command: str) -> str:
-    """Case, surrounding whitespace, inner runs of spaces and a final full stop do not change a command."""
-    return " ".join(command.strip().rstrip(".").lower().split())
 
 
 class TextWorldEnv(TextEnv):
@@ -131,8 +127,9 @@ class TextWorldEnv(TextEnv):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         self._steps += 1
-        admissible = {normalise(a): a for a in self._state.admissible_commands or []}
-        command = admissible.get(normalise(action))
+        admissible = {action_key(a): a for a in self._state.admissible_commands or []}
+        key = action_key(action)
+        command = None if key is None else admissible.get(key)
         reward = 0.0
         if command is not None:
             before = self._state.score or 0
@@ -140,8 +137,8 @@ class TextWorldEnv(TextEnv):
             reward = float((self._state.score or 0) - before)
             obs = compact(self._state.feedback)
         else:
-            obs = INVALID_ACTION_NOTE.format(action=action) + " Choose one of the admissible commands."
-            if self.forward_invalid and action.strip():
+            obs = invalid_action_note(action) + " Choose one of the admissible commands."
+            if self.forward_invalid and key:
                 before = self._state.score or 0
                 self._state, _, _ = self._tw.step(action)
                 reward = float((self._state.score or 0) - before)
