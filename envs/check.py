@@ -197,7 +197,7 @@ def check_env_id(env_id: str, seed: int = 0, steps: int = 5) -> list[str]:
 
     try:
         card(env_id)
-    except KeyError as err:
+    except (KeyError, ValueError) as err:
         return [str(err.args[0])]
     checks: list[tuple[str, Callable[[], list[str]]]] = [
         ("gymnasium", lambda: _gymnasium_check(env_id)),
