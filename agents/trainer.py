@@ -128,6 +128,7 @@ class Trainer:
         self.env_steps = 0
         self.wall_time = 0.0
         self._groups_started = 0
+        self._restarts_before = 0  # env worker restarts of the run before this process (resumes)
         rng = self._load(checkpoint) if checkpoint is not None else None
         self.rollout = Rollout(self.policy, self.builder, c.env, num_envs=c.num_envs, group_size=c.group_size,
                                seed=c.seed, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
@@ -146,6 +147,7 @@ class Trainer:
             "groups_started": self.rollout._groups_started, "window": self.window.state_dict(),
             "learner": self.learner.state_dict(), "rng": rng_state(),
             "credit": {name: module.state_dict() for name, _, module in self.modules},
+            "env_worker_restarts": self.worker_restarts,
         }, folder / TRAINER_STATE)
 
     def _load(self, folder: Path) -> dict[str, Any]:
@@ -153,6 +155,7 @@ class Trainer:
         state = torch.load(folder / TRAINER_STATE, weights_only=False)
         self.iteration, self.env_steps = int(state["iteration"]), int(state["env_steps"])
         self.wall_time, self._groups_started = float(state["wall_time"]), int(state["groups_started"])
+        self._restarts_before = int(state.get("env_worker_restarts", 0))
         self.window.load_state_dict(state["window"])
         self.learner.load_state_dict(state["learner"])
         for name, _, module in self.modules:
@@ -160,6 +163,11 @@ class Trainer:
                 module.load_state_dict(state["credit"][name])
         self.run.truncate_metrics(self.iteration)
         return state["rng"]
+
+    @property
+    def worker_restarts(self) -> int:
+        """Env worker restarts over the whole run (resumes included): the metric `env_worker_restarts`."""
+        return self._restarts_before + self.rollout.pool.restarts
 
     # -- one iteration's pieces --------------------------------------------------------------------------------
     def advantages(self, episodes: list[Episode], signals: list[CreditSignal]) -> adv_lib.Advantages:
@@ -207,6 +215,7 @@ class Trainer:
             "rollout_seconds": t_roll - t0, "credit_seconds": t_credit - t_roll,
             "credit_share": (t_credit - t_roll) / max(t_end - t0, 1e-9),
             "advantage_std": float(np.std(advantages)),
+            "env_worker_restarts": float(self.worker_restarts),
             **adv.metrics,
         })
         metrics.update(stats)

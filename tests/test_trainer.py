@@ -22,7 +22,7 @@ from agents.trainer import TRAINER_STATE, StartOrderWindow, Trainer, train_from_
 from credit.base import CreditModule, CreditOutput
 from credo.config import ConfigError
 from credo.trajectory import Episode, Step
-from tests._agent_helpers import line_config, line_policy
+from tests._agent_helpers import CRASH_ONCE_ID, line_config, line_policy
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "per_s", "wall_time", "time", "credit_share")
@@ -224,3 +224,16 @@ def test_every_estimator_and_mode_trains_end_to_end(cache_dir, tmp_path, fields)
         assert np.isfinite(row["value_loss"])
     if "learner" in fields:
         assert row["kl_ref"] >= 0
+
+
+def test_env_worker_restarts_are_a_cumulative_metric(cache_dir, tmp_path):
+    """Issue 18.8: a crashed env worker was restarted silently; now the trainer logs `env_worker_restarts`
+    (the pool's `restarts`), kept across a resume."""
+    crash = tmp_path / "crash-now"
+    crash.touch()
+    fields = {"env": CRASH_ONCE_ID, "workers": 1, "env_kwargs": {"crash_file": str(crash)}, "total_env_steps": 64}
+    summary = Trainer(line_config(tmp_path, name="crashy", **fields)).train()
+    assert not crash.exists()
+    assert [r["env_worker_restarts"] for r in RunDir.open(summary["run"]).read_metrics()] == [1.0]
+    train_from_cli(None, ["total_env_steps=128"], summary["run"])
+    assert [r["env_worker_restarts"] for r in RunDir.open(summary["run"]).read_metrics()] == [1.0, 1.0]
