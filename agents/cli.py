@@ -143,16 +143,13 @@ def collect(
     keep_failed: Annotated[bool, typer.Option("--keep-failed", help="Keep episodes the expert failed.")] = False,
 ) -> None:
     """Collect demonstrations (for `credo sft`) from an env's expert."""
-    from rich.progress import Progress
-
     from agents.demos import collect_expert, write_demos
+    from credo.progress import counting
 
     if policy != "expert":
         raise ValueError(f"--policy {policy!r}: only 'expert' collects demonstrations")
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"collect {env}", total=episodes)
-        demos = collect_expert(env, episodes, seed=seed, keep_failed=keep_failed,
-                               on_episode=lambda _: progress.advance(task))
+    with counting(f"collect {env}", episodes) as tick:
+        demos = collect_expert(env, episodes, seed=seed, keep_failed=keep_failed, on_episode=tick)
     write_demos(out, demos)
     steps = sum(len(d.steps) for d in demos)
     _print_table("collected", [{"env": env, "episodes played": episodes, "kept": len(demos), "steps": steps,

@@ -257,15 +257,13 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
         builder = PromptBuilder.for_policy(family, policy, prompt)
         label = run.name if run else config.target
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from credo.progress import counting
 
     start = time.time()
-    with Progress(TextColumn(f"eval {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True, disable=not show_progress) as progress:
-        task = progress.add_task("eval", total=config.episodes)
+    with counting(f"eval {label} ({config.episodes} episodes)", config.episodes, enabled=show_progress) as tick:
         episodes = play(policy, builder, env_id, config.episodes, seed=config.seed, greedy=config.greedy,
                         num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs,
-                        on_episode=lambda _: progress.advance(task))
+                        on_episode=tick)
     result = summarize(episodes, env=env_id, policy=label, greedy=config.greedy, seed=config.seed,
                        wall_s=time.time() - start)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

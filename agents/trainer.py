@@ -34,6 +34,7 @@ from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.runs import RunDir
+from credo.progress import TrainProgress, clock, counting
 from credo.trajectory import Episode
 
 TRAINER_STATE = "trainer.pt"
@@ -234,57 +235,64 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Train until a stop criterion; returns a summary (final window metrics, before/after evaluation)."""
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
 
         c = self.config
+        console = Console()
         if c.progress:
             for note in c.credit_notes:
                 Console(stderr=True).print(f"credit {note}", markup=False, highlight=False)
-        before = self._before_eval() if c.eval_episodes else None
-        total = c.total_env_steps or 0
-        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[info]}"),
-                            TimeElapsedColumn(), disable=not c.progress)
-        last: dict[str, float] = {}
+        before = self._before_eval(console) if c.eval_episodes else None
+        progress = TrainProgress(self.run.name, c.total_env_steps, self.env_steps, console=console,
+                                 enabled=c.progress)
         try:
             with progress:
-                task = progress.add_task(self.run.name, total=total or None,
-                                         completed=self.env_steps, info="")
                 while not self.done():
                     last = self.iterate()
                     if self.iteration % c.checkpoint_every == 0 or self.done():
                         self.run.save_checkpoint(self.iteration, self._write_checkpoint, keep=c.keep_checkpoints)
-                    progress.update(task, completed=self.env_steps, info=(
-                        f"it {self.iteration}  success {last.get('success', 0):.2f}  "
-                        f"return {last.get('return', 0):.2f}  len {last.get('episode_length', 0):.1f}  "
-                        f"KL {last['kl']:.4f}  {last['tokens_per_s']:.0f} tok/s  "
-                        f"{last['env_steps_per_s']:.0f} steps/s"))
+                    progress.update(self.env_steps, self.iteration, self._progress_fields(last))
         finally:
             self.rollout.close()
             for _, _, module in self.modules:
                 module.close()
         summary: dict[str, Any] = {"run": str(self.run.path), "iterations": self.iteration,
                                    "env_steps": self.env_steps, "wall_time": self.wall_time,
-                                   **self.window.stats(partial=True)}
+                                   "window_episodes": len(self.window.window), **self.window.stats(partial=True)}
         if c.eval_episodes:
-            summary["eval"] = {"random": self.evaluate(random_policy=True), "after": self.evaluate()}
+            summary["eval"] = {"random": self.evaluate(random_policy=True, console=console, label="eval random"),
+                               "after": self.evaluate(console=console, label="eval after")}
             if before is not None:
                 summary["eval"]["before"] = before
             self.run.write_json("summary.json", summary)
             self._plot()
         self.run.close()
         if c.progress:
-            Console().print(summary_table(summary))
+            console.print(summary_table(summary))
         return summary
 
-    def evaluate(self, random_policy: bool = False) -> dict[str, float]:
+    def _progress_fields(self, metrics: dict[str, float]) -> list[str]:
+        """What the progress shows after an iteration, most important first (narrow terminals drop the last)."""
+        if "success" in metrics:
+            head = [f"success {metrics['success']:.2f}", f"len {metrics['episode_length']:.1f}",
+                    f"return {metrics['return']:.2f}"]
+        else:  # the window reports nothing before it holds min_fill episodes: no zeros that look like results
+            head = [f"window filling {len(self.window.window)}/{self.window.min_fill} episodes"]
+        return [*head, f"it {self.iteration}", f"{metrics['env_steps_per_s']:.0f} steps/s", f"KL {metrics['kl']:.4f}",
+                f"{metrics['tokens_per_s']:.0f} tok/s"]
+
+    def evaluate(self, random_policy: bool = False, console: Any = None, label: str = "eval") -> dict[str, float]:
         """Success, length and efficiency of `eval_episodes` sampled episodes (seeds disjoint from training)."""
         from agents.evaluate import RandomPolicy, play, summarize
 
         c = self.config
         policy: Any = RandomPolicy(c.seed) if random_policy else self.policy
         state = rng_state()  # evaluation must not change the training run's random stream
-        episodes = play(policy, self.builder, c.env, c.eval_episodes, seed=10_000_000 + c.seed,
-                        num_envs=c.num_envs, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs)
+        with counting(f"{label} ({c.eval_episodes} episodes)", c.eval_episodes, console=console,
+                      enabled=c.progress) as tick:
+            episodes = play(policy, self.builder, c.env, c.eval_episodes, seed=10_000_000 + c.seed,
+                            num_envs=c.num_envs, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
+                            on_episode=tick)
         set_rng_state(state)
         res = summarize(episodes, env=c.env, policy="random" if random_policy else "model", greedy=False,
                         seed=c.seed, wall_s=0.0)
@@ -293,7 +301,7 @@ class Trainer:
             out["efficiency"] = res.efficiency
         return out
 
-    def _before_eval(self) -> dict[str, float] | None:
+    def _before_eval(self, console: Any = None) -> dict[str, float] | None:
         """The initial policy's evaluation: run at iteration 0 and kept in the run folder, so a resumed run's
         summary still compares against it."""
         path = self.run.path / BEFORE_FILE
@@ -301,7 +309,7 @@ class Trainer:
             return json.loads(path.read_text())
         if self.iteration > 0:
             return None
-        before = self.evaluate()
+        before = self.evaluate(console=console, label="eval before")
         self.run.write_json(BEFORE_FILE, before)
         return before
 
@@ -312,23 +320,30 @@ class Trainer:
 
 
 def summary_table(summary: dict[str, Any]) -> Any:
-    """The table a run ends with: final window metrics, and random / before / after evaluations if run."""
+    """The table a run ends with: the training window's metrics, and random / before / after evaluations if run.
+
+    The success row is always there: with no finished episode in the window (a short run on long episodes) it says
+    so instead of disappearing.
+    """
     from rich.table import Table
 
     table = Table(title=f"credo train: {summary['run']}")
     evals = summary.get("eval", {})
     cols = [k for k in ("random", "before", "after") if k in evals]
-    table.add_column("metric")
-    table.add_column("training window")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("training")
     for col in cols:
         table.add_column(f"eval {col}")
     for key in ("success", "episode_length", "efficiency", "score", "return"):
         row = [key, f"{summary[key]:.3f}" if key in summary else "-"]
         row += [f"{evals[col][key]:.3f}" if key in evals[col] else "-" for col in cols]
-        if any(v != "-" for v in row[1:]):
+        if key == "success" and row[1] == "-":
+            row[1] = "no episode finished"
+        if key == "success" or any(v != "-" for v in row[1:]):
             table.add_row(*row)
-    table.add_row("env steps", str(summary["env_steps"]), *["" for _ in cols])
-    table.add_row("wall time", f"{summary['wall_time']:.0f} s", *["" for _ in cols])
+    table.add_row("episodes in window", str(summary.get("window_episodes", 0)), *["" for _ in cols])
+    table.add_row("env steps", f"{summary['env_steps']:,}", *["" for _ in cols])
+    table.add_row("wall time", clock(summary["wall_time"]), *["" for _ in cols])
     return table
 
 
