@@ -48,6 +48,10 @@ _CKPT_RE = re.compile(r"^iter_(\d+)$")
 _TMP_PREFIX = ".tmp-"
 
 
+class RunNameTaken(ValueError):
+    """`RunDir.create` was given the name of an existing run folder."""
+
+
 def _slug(text: str) -> str:
     """A file-name-safe piece of a run name: `credo/MiniHack-Room-5x5-v0` -> `MiniHack-Room-5x5-v0`."""
     text = text.removeprefix("credo/")
@@ -112,24 +116,38 @@ class RunDir:
     # -- making and finding runs --------------------------------------------------------------------
     @classmethod
     def create(cls, name: str | None, config: Config, root: Path = Path("runs")) -> RunDir:
-        """Make `root/<name>/` (suffix -2, -3... when taken; None -> `<env>-<credit>-<timestamp>`), write config.yaml."""
+        """Make `root/<name>/` and write config.yaml. A name that is taken is a one-line `RunNameTaken` (a run is
+        never silently renamed); None -> `<env>-<credit>-<timestamp>`, suffixed -2, -3... within one second."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        base = _slug(name) if name else default_name(config)
-        for k in range(1, 10_000):
-            path = root / (base if k == 1 else f"{base}-{k}")
+        if name:
+            path = root / _slug(name)
             try:
                 path.mkdir()
-                break
             except FileExistsError:
-                continue
-        else:  # pragma: no cover - 10k runs with one name
-            raise FileExistsError(f"run name {base!r} is taken 10000 times under {root}")
+                raise RunNameTaken(f"run name {name!r} is taken ({path}): continue it with `credo train --resume "
+                                   f"{path}`, or choose another name") from None
+        else:
+            base = default_name(config)
+            for k in range(1, 10_000):
+                path = root / (base if k == 1 else f"{base}-{k}")
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - 10k runs started within one second
+                raise RunNameTaken(f"run name {base!r} is taken 10000 times under {root}")
         run = cls(path)
         (path / EPISODES_DIR).mkdir()
         (path / CHECKPOINTS_DIR).mkdir()
         _write_atomic(path / CONFIG_FILE, config.to_yaml())
         return run
+
+    def discard(self) -> None:
+        """Remove a run folder this process just created and could not set up (no empty run folders left)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod
     def open(cls, path: str | Path, root: Path = Path("runs")) -> RunDir:

@@ -109,6 +109,16 @@ class Trainer:
     """Builds the run's parts from a `TrainConfig` (or resumes them from a run folder) and trains."""
 
     def __init__(self, config: TrainConfig, run: RunDir | None = None) -> None:
+        """A new run (folder created here; removed again if anything below fails, so a config error or a missing
+        model or LLM leaves no empty run folder) or, with `run`, a resumed one."""
+        try:
+            self._build(config, run)
+        except BaseException:
+            if run is None and getattr(self, "run", None) is not None:
+                self.run.discard()
+            raise
+
+    def _build(self, config: TrainConfig, run: RunDir | None) -> None:
         import envs
 
         self.config = c = config

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from agents.runs import RunDir
+from agents.runs import RunDir, RunNameTaken
 from credo.config import Config
 from credo.trajectory import Episode, Step
 
@@ -19,16 +19,16 @@ class _Cfg(Config):
     lr: float = Field(1e-3, description="learning rate")
 
 
-def test_create_writes_config_and_names_are_unique(tmp_path: Path) -> None:
+def test_create_writes_config_and_a_taken_name_is_an_error(tmp_path: Path) -> None:
     a = RunDir.create("exp", _Cfg(lr=0.5), root=tmp_path)
-    b = RunDir.create("exp", _Cfg(), root=tmp_path)
-    c = RunDir.create("exp", _Cfg(), root=tmp_path)
-    assert [a.name, b.name, c.name] == ["exp", "exp-2", "exp-3"]
+    with pytest.raises(RunNameTaken, match=r"run name 'exp' is taken .*credo train --resume"):
+        RunDir.create("exp", _Cfg(), root=tmp_path)  # issue 18.11: it used to become exp-2 silently
     assert a.config()["lr"] == 0.5
     assert _Cfg.build(a.config()) == _Cfg(lr=0.5)
-    auto = RunDir.create(None, _Cfg(credit="spa:1.0,oprl:0.5"), root=tmp_path)
-    assert auto.name.startswith("MiniHack-Room-5x5-v0-spa-1.0-oprl-0.5-")
-    assert [r.name for r in RunDir.find_all(tmp_path)] == ["exp", "exp-2", "exp-3", auto.name]
+    autos = [RunDir.create(None, _Cfg(credit="spa:1.0,oprl:0.5"), root=tmp_path) for _ in range(2)]
+    assert autos[0].name.startswith("MiniHack-Room-5x5-v0-spa-1.0-oprl-0.5-")
+    assert autos[1].name != autos[0].name  # default names (a timestamp) are made unique
+    assert {r.name for r in RunDir.find_all(tmp_path)} == {"exp", autos[0].name, autos[1].name}
 
 
 def test_open_by_name_or_path_and_bad_path(tmp_path: Path) -> None:

@@ -237,3 +237,23 @@ def test_env_worker_restarts_are_a_cumulative_metric(cache_dir, tmp_path):
     assert [r["env_worker_restarts"] for r in RunDir.open(summary["run"]).read_metrics()] == [1.0]
     train_from_cli(None, ["total_env_steps=128"], summary["run"])
     assert [r["env_worker_restarts"] for r in RunDir.open(summary["run"]).read_metrics()] == [1.0, 1.0]
+
+
+def test_a_run_that_fails_to_set_up_leaves_no_folder_and_a_taken_name_is_said(cache_dir, tmp_path, monkeypatch):
+    """Issue 18.11: failed runs left empty folders, and the next run of the same name silently became NAME-2."""
+    from typer.testing import CliRunner
+
+    from credo.cli import cli
+
+    monkeypatch.setenv("CREDO_CACHE", str(cache_dir))
+    runner = CliRunner()
+    base = ["train", "--env", "credo-test/Line-v0", "--name", "exp", f"runs_root={tmp_path}", "progress=false",
+            "total_env_steps=64", "steps_per_iter=64", "num_envs=4", "torch_threads=1"]
+    failed = runner.invoke(cli, [*base, f"policy.model={tmp_path / 'no-such-model'}"])
+    assert failed.exit_code == 2 and "error:" in failed.output and "Traceback" not in failed.output
+    assert not (tmp_path / "exp").exists()  # the folder made for the run is gone again
+    ok = runner.invoke(cli, base)
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(cli, base)
+    assert again.exit_code == 2 and "run name 'exp' is taken" in again.output and "--resume" in again.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
