@@ -237,9 +237,7 @@ class Trainer:
         return metrics
 
     def done(self) -> bool:
-        c = self.config
-        return bool((c.total_env_steps is not None and self.env_steps >= c.total_env_steps)
-                    or (c.max_minutes is not None and self.wall_time >= 60 * c.max_minutes))
+        return budget_reached(self.config, self.env_steps, self.wall_time) is not None
 
     # -- the loop -------------------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -357,10 +355,39 @@ def summary_table(summary: dict[str, Any]) -> Any:
     return table
 
 
+def budget_reached(config: TrainConfig, env_steps: int, wall_time: float) -> str | None:
+    """Which stop criterion a run at (env_steps, wall_time) has reached, as a `KEY=VALUE` override that would
+    extend it (doubled), or None while it may go on."""
+    if config.total_env_steps is not None and env_steps >= config.total_env_steps:
+        return f"total_env_steps={max(2 * config.total_env_steps, env_steps + config.steps_per_iter)}"
+    if config.max_minutes is not None and wall_time >= 60 * config.max_minutes:
+        return f"max_minutes={2 * config.max_minutes:g}"
+    return None
+
+
+def _check_budget_left(run: RunDir, config: TrainConfig) -> None:
+    """A finished run resumed without a larger budget: one line saying so and how to extend it (read from the
+    metrics row of the latest checkpoint, before anything heavy is built)."""
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is None:
+        return
+    k = RunDir.checkpoint_iteration(checkpoint)
+    row = next((r for r in run.read_metrics() if r.get("iteration") == k), None)
+    if row is None or not isinstance(row.get("env_steps"), (int, float)):
+        return
+    extend = budget_reached(config, int(row["env_steps"]), float(row.get("wall_time") or 0.0))
+    if extend is not None:
+        done = f"{int(row['env_steps']):,} env steps, {clock(float(row.get('wall_time') or 0.0))} of training"
+        key = extend.split("=")[0]
+        raise ValueError(f"run {run.name} has reached its budget ({key}={getattr(config, key)}; {done}): nothing "
+                         f"to resume. To train further: credo train --resume {run.path} {extend}")
+
+
 def train_from_cli(config_path: str | None, overrides: list[str], resume: str | None) -> dict[str, Any]:
     """`credo train`: a new run from YAML + overrides, or `--resume runs/NAME` with the run's own config."""
     if resume:
         run = RunDir.open(resume)
         config = TrainConfig.build(run.config(), overrides, source=str(run.path / "config.yaml"))
+        _check_budget_left(run, config)
         return Trainer(config, run).train()
     return Trainer(TrainConfig.from_yaml(config_path, overrides)).train()

@@ -257,3 +257,23 @@ def test_a_run_that_fails_to_set_up_leaves_no_folder_and_a_taken_name_is_said(ca
     again = runner.invoke(cli, base)
     assert again.exit_code == 2 and "run name 'exp' is taken" in again.output and "--resume" in again.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+
+
+def test_resuming_a_finished_run_says_its_budget_is_reached_and_how_to_extend_it(cache_dir, tmp_path, monkeypatch):
+    """Issue 18.12: `credo train --resume` on a finished run exited 0 and reprinted the old summary."""
+    from typer.testing import CliRunner
+
+    from credo.cli import cli
+
+    monkeypatch.setenv("CREDO_CACHE", str(cache_dir))
+    summary = Trainer(line_config(tmp_path, name="done", total_env_steps=64)).train()
+    steps = summary["env_steps"]
+    out = CliRunner().invoke(cli, ["train", "--resume", summary["run"]], terminal_width=300)
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert f"run done has reached its budget (total_env_steps=64; {steps} env steps" in out.output
+    assert f"credo train --resume {summary['run']} total_env_steps=" in out.output
+    extended = out.output.rsplit("total_env_steps=", 1)[1].split()[0]
+    assert int(extended) > steps
+    more = CliRunner().invoke(cli, ["train", "--resume", summary["run"], f"total_env_steps={extended}"])
+    assert more.exit_code == 0, more.output  # the suggested override does extend it
+    assert RunDir.open(summary["run"]).read_metrics()[-1]["env_steps"] >= int(extended)
