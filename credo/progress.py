@@ -82,6 +82,8 @@ class TrainProgress:
             self._task = self._bar.add_task(self.name, total=self.total or None, completed=self.completed, info="")
             self._bar.start()
         else:
+            self.console.print(f"{self.name}  {self._counts()}  starting", markup=False, highlight=False,
+                               soft_wrap=True)
             self._heartbeat = threading.Thread(target=self._beat, daemon=True, name="credo-progress")
             self._heartbeat.start()
         return self

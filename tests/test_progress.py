@@ -27,9 +27,10 @@ def test_a_file_gets_plain_lines_throttled_with_the_first_and_last_always():
         for k in range(1, 6):
             progress.update(100 * k, k, FIELDS)
     lines = _plain(console).splitlines()
-    assert len(lines) == 2, lines  # iteration 1, then (throttled) only the last
-    assert lines[0].startswith("run-a  100/1,000 env steps (10%)  0:00:00  success 0.43  len 7.9")
-    assert lines[1].startswith("run-a  500/1,000 env steps (50%)") and "\x1b" not in _plain(console)
+    assert len(lines) == 3, lines  # at once, iteration 1, then (throttled) only the last
+    assert lines[0] == "run-a  0/1,000 env steps (0%)  starting"
+    assert lines[1].startswith("run-a  100/1,000 env steps (10%)  0:00:00  success 0.43  len 7.9")
+    assert lines[2].startswith("run-a  500/1,000 env steps (50%)") and "\x1b" not in _plain(console)
 
 
 def test_a_long_iteration_in_a_file_gets_heartbeat_lines():
