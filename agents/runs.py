@@ -144,6 +144,12 @@ class RunDir:
         _write_atomic(path / CONFIG_FILE, config.to_yaml())
         return run
 
+    @classmethod
+    def open_or_create(cls, name: str, config: Config, root: Path = Path("runs")) -> RunDir:
+        """The run folder `root/<name>/` if there is one (results are added to it), else a new one."""
+        path = Path(root) / _slug(name)
+        return cls.open(path) if (path / CONFIG_FILE).is_file() else cls.create(name, config, root)
+
     def discard(self) -> None:
         """Remove a run folder this process just created and could not set up (no empty run folders left)."""
         self.close()
