@@ -51,17 +51,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+KEYS = {"name": 0, "file": 0, "key": 0, "metric": 0, "env": 2, "credit": 1}
+"""Columns holding names and ids, never cut (credo.tables), with their drop order when a table is too wide
+(0: never dropped): run names, env ids, credit specs and config keys are what people copy into commands."""
 
-    table = Table(title=title)
-    columns = columns or (list(rows[0]) if rows else [])
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(_fmt(row.get(c)) for c in columns))
-    Console().print(table)
+
+def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    """`rows` (dicts with the same keys) as a table that stays readable at 80 columns and in a pipe."""
+    from credo.tables import Col, print_table
+
+    names = list(rows[0]) if rows else []
+    cols = [Col(n, key=True, drop=KEYS[n]) if n in KEYS else Col(n, min_width=24 if n == "value" else 6)
+            for n in names]
+    print_table(title, cols, [[_fmt(row.get(n)) for n in names] for row in rows])
 
 
 RUNS = Path("runs")

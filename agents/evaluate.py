@@ -130,26 +130,25 @@ def summarize(episodes: Sequence[Episode], *, env: str, policy: str, greedy: boo
 def print_result(result: EvalResult, path: Path | None = None) -> None:
     """The summary table `credo eval` ends with."""
     from rich.console import Console
-    from rich.table import Table
+
+    from credo.tables import Col, print_table
 
     def ci(pair: tuple[float, float]) -> str:
         return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
 
-    table = Table(title=f"eval {result.policy} on {result.env} ({result.episodes} episodes"
-                        f"{', greedy' if result.greedy else ''})")
-    for col in ("metric", "value", "95% CI"):
-        table.add_column(col)
-    table.add_row("success", f"{result.success:.3f}", ci(result.success_ci) + " (Wilson)")
-    table.add_row("score", f"{result.score:.3f}", ci(result.score_ci) + " (bootstrap)")
-    table.add_row("mean length", f"{result.mean_length:.2f}", ci(result.length_ci) + " (bootstrap)")
     n = result.efficiency_episodes
-    table.add_row("efficiency", "-" if result.efficiency is None else f"{result.efficiency:.3f}",
-                  f"over {n} successful episode{'s' if n != 1 else ''}" if result.efficiency is not None else "")
-    table.add_row("wall time", f"{result.wall_s:.1f} s", "")
+    rows = [["success", f"{result.success:.3f}", ci(result.success_ci) + " (Wilson)"],
+            ["score", f"{result.score:.3f}", ci(result.score_ci) + " (bootstrap)"],
+            ["mean length", f"{result.mean_length:.2f}", ci(result.length_ci) + " (bootstrap)"],
+            ["efficiency", "-" if result.efficiency is None else f"{result.efficiency:.3f}",
+             f"over {n} successful episode{'s' if n != 1 else ''}" if result.efficiency is not None else ""],
+            ["wall time", f"{result.wall_s:.1f} s", ""]]
     console = Console()
-    console.print(table)
+    print_table(f"eval {result.policy} on {result.env} ({result.episodes} episodes"
+                f"{', greedy' if result.greedy else ''})", [Col("metric", key=True), Col("value"),
+                                                             Col("95% CI", min_width=28)], rows, console)
     if path is not None:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", soft_wrap=True)
 
 
 class RandomPolicy:

@@ -35,6 +35,7 @@ from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.runs import RunDir
 from credo.progress import TrainProgress, clock, counting
+from credo.tables import Col, print_table
 from credo.trajectory import Episode
 
 TRAINER_STATE = "trainer.pt"
@@ -276,7 +277,7 @@ class Trainer:
             self._plot()
         self.run.close()
         if c.progress:
-            console.print(summary_table(summary))
+            print_summary(summary, console)
         return summary
 
     def _progress_fields(self, metrics: dict[str, float]) -> list[str]:
@@ -327,32 +328,27 @@ class Trainer:
         plot_runs([self.run], ["success", "episode_length", "efficiency"], self.run.path / "learning_curve.png")
 
 
-def summary_table(summary: dict[str, Any]) -> Any:
+def print_summary(summary: dict[str, Any], console: Any = None) -> None:
     """The table a run ends with: the training window's metrics, and random / before / after evaluations if run.
 
     The success row is always there: with no finished episode in the window (a short run on long episodes) it says
     so instead of disappearing.
     """
-    from rich.table import Table
-
-    table = Table(title=f"credo train: {summary['run']}")
     evals = summary.get("eval", {})
-    cols = [k for k in ("random", "before", "after") if k in evals]
-    table.add_column("metric", no_wrap=True)
-    table.add_column("training")
-    for col in cols:
-        table.add_column(f"eval {col}")
+    which = [k for k in ("random", "before", "after") if k in evals]
+    rows = []
     for key in ("success", "episode_length", "efficiency", "score", "return"):
         row = [key, f"{summary[key]:.3f}" if key in summary else "-"]
-        row += [f"{evals[col][key]:.3f}" if key in evals[col] else "-" for col in cols]
+        row += [f"{evals[col][key]:.3f}" if key in evals[col] else "-" for col in which]
         if key == "success" and row[1] == "-":
             row[1] = "no episode finished"
         if key == "success" or any(v != "-" for v in row[1:]):
-            table.add_row(*row)
-    table.add_row("episodes in window", str(summary.get("window_episodes", 0)), *["" for _ in cols])
-    table.add_row("env steps", f"{summary['env_steps']:,}", *["" for _ in cols])
-    table.add_row("wall time", clock(summary["wall_time"]), *["" for _ in cols])
-    return table
+            rows.append(row)
+    rows.append(["episodes in window", str(summary.get("window_episodes", 0)), *["" for _ in which]])
+    rows.append(["env steps", f"{summary['env_steps']:,}", *["" for _ in which]])
+    rows.append(["wall time", clock(summary["wall_time"]), *["" for _ in which]])
+    cols = [Col("metric", key=True), Col("training", min_width=19), *(Col(f"eval {k}") for k in which)]
+    print_table(f"credo train: {summary['run']}", cols, rows, console)
 
 
 def budget_reached(config: TrainConfig, env_steps: int, wall_time: float) -> str | None:

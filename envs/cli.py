@@ -67,20 +67,20 @@ def list_envs(family: Annotated[str | None, typer.Option(help="Show only this fa
               ) -> None:
     """Table of every registered env: id, family, an instruction example and the action mode."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     import envs
+    from credo.tables import Col, print_table
 
-    cards = [c for c in envs.cards().values() if family is None or c.family == family]
-    table = Table(title=f"credo envs ({len(cards)})")
-    table.add_column("id", no_wrap=True)  # ids are copied into commands: never cut or folded
-    for col in ("family", "instruction example", "action mode"):
-        table.add_column(col, overflow="fold")
-    for c in cards:
-        table.add_row(c.id, c.family, escape(c.instruction_example), c.action_mode)
+    all_cards = envs.cards()
+    cards = [c for c in all_cards.values() if family is None or c.family == family]
+    if not cards:
+        families = sorted({c.family for c in all_cards.values()})
+        raise ValueError(f"no env of family {family!r}; families: {', '.join(families)}")
+    cols = [Col("id", key=True), Col("action mode"), Col("family", drop=1),  # ids are copied: never cut
+            Col("instruction example", drop=2, min_width=24)]
     console = Console()
-    console.print(table)
+    print_table(f"credo envs ({len(cards)})", cols,
+                [[c.id, c.action_mode, c.family, c.instruction_example] for c in cards], console)
     for line in envs.load_plugins():
         console.print(f"[yellow]warning:[/] {line}")
 

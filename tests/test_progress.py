@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from agents.trainer import StartOrderWindow, Trainer, summary_table
+from agents.trainer import StartOrderWindow, Trainer, print_summary
 from credo.progress import TrainProgress, fit_fields
 from tests._agent_helpers import line_config
 
@@ -66,8 +66,9 @@ def test_the_summary_always_has_a_success_row_and_fits_80_columns():
                      "eval": {k: {"success": 0.5, "episode_length": 9.0, "score": 0.5, "efficiency": 0.3}
                               for k in ("random", "before", "after")}}):
         console = Console(file=io.StringIO(), width=80, color_system=None)
-        console.print(summary_table(summary))
-        lines = _plain(console).splitlines()
+        print_summary(summary, console)
+        title, *lines = _plain(console).splitlines()
+        assert title == f"credo train: {summary['run']}"  # whole, however long: it names the run
         assert max(map(len, lines)) <= 80
         success = next(line for line in lines if line.startswith("│ success "))
         assert ("no episode finished" in success) == ("success" not in summary)
