@@ -27,6 +27,8 @@ from rich.table import Column
 NAME_WIDTH = 24
 """Widest the run name is shown next to the bar (cut with an ellipsis; a fifth of a narrow terminal)."""
 BAR_WIDTH = 20
+LINE_EVERY_S = 10.0
+"""In a file or a pipe, at most one progress line per this many seconds (the first and the last always)."""
 
 
 def clock(seconds: float) -> str:
@@ -53,10 +55,11 @@ class TrainProgress:
     """Progress of one run: `update(completed env steps, iteration, fields)` after each iteration."""
 
     def __init__(self, name: str, total: int | None, completed: int = 0, *, console: Console | None = None,
-                 enabled: bool = True, line_every_s: float = 10.0, heartbeat_s: float = 60.0) -> None:
+                 enabled: bool = True, line_every_s: float | None = None, heartbeat_s: float = 60.0) -> None:
         self.console = console or Console()
         self.name, self.total, self.completed, self.enabled = name, total, completed, enabled
-        self.line_every_s, self.heartbeat_s = line_every_s, heartbeat_s
+        self.line_every_s = LINE_EVERY_S if line_every_s is None else line_every_s
+        self.heartbeat_s = heartbeat_s
         self.iteration = 0
         self.live = enabled and self.console.is_interactive  # rich's own test: a terminal, not a dumb one
         self.name_width = min(NAME_WIDTH, max(12, self.console.width // 5))
@@ -139,7 +142,7 @@ class TrainProgress:
 
 @contextmanager
 def counting(label: str, total: int, *, console: Console | None = None, enabled: bool = True,
-             line_every_s: float = 10.0) -> Iterator[Callable[[Any], None]]:
+             line_every_s: float | None = None) -> Iterator[Callable[[Any], None]]:
     """Progress over `total` things (eval episodes, env ids): yields the callback to call once per finished thing
     (a string argument is shown as the last one done). A transient bar with the time left on a terminal; in a file,
     a line at the start, one every `line_every_s` seconds with the estimate, and one at the end."""
@@ -155,6 +158,7 @@ def counting(label: str, total: int, *, console: Console | None = None, enabled:
             task = bar.add_task(label, total=total, last="")
             yield lambda item: bar.update(task, advance=1, last=item if isinstance(item, str) else "")
         return
+    every = LINE_EVERY_S if line_every_s is None else line_every_s
     start = last_line = time.monotonic()
     done = 0
 
@@ -165,7 +169,7 @@ def counting(label: str, total: int, *, console: Console | None = None, enabled:
         nonlocal done, last_line
         done += 1
         now = time.monotonic()
-        if now - last_line >= line_every_s and done < total:
+        if now - last_line >= every and done < total:
             left = (now - start) / done * (total - done)
             say(f"{label}: {done}/{total}  {clock(now - start)}  ~{clock(left)} left"
                 + (f"  (last: {item})" if isinstance(item, str) else ""))

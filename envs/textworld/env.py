@@ -24,7 +24,7 @@ import warnings
 from typing import Any, ClassVar
 
 from envs.core import TextEnv, action_key, invalid_action_note
-from envs.textworld.games import challenges, ensure_game
+from envs.textworld.games import GAMES_PER_ID, challenges, ensure_game
 
 _BANNER_LINE = re.compile(r"^[\s_|\\$/<>]*$")
 _ROOM_HEADER = re.compile(r"^-= (.+?) =-\s*$", re.MULTILINE)
@@ -70,7 +70,7 @@ class TextWorldEnv(TextEnv):
         "game": "index (seed) of the game being played",
     }
 
-    def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = 100,
+    def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = GAMES_PER_ID,
                  cache_dir: str | None = None, forward_invalid: bool = False, render_mode: str | None = None) -> None:
         super().__init__(render_mode)
         known = {c.name: c for c in challenges()}
