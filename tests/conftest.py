@@ -34,18 +34,17 @@ def one_torch_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def tw_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private cache with games 0 and 1 of the Treasure Hunter L1 family; `CREDO_CACHE` points at it."""
-    import os
-
+def _tw_games(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache with games 0 and 1 of the Treasure Hunter L1 family, generated once per session."""
     from envs.textworld import pregenerate
 
     root = tmp_path_factory.mktemp("credo-cache")
-    old = os.environ.get("CREDO_CACHE")
-    os.environ["CREDO_CACHE"] = str(root)
-    pregenerate("credo/TextWorld-TreasureHunter-L1-v0", [0, 1], workers=1)
-    yield root
-    if old is None:
-        os.environ.pop("CREDO_CACHE", None)
-    else:
-        os.environ["CREDO_CACHE"] = old
+    pregenerate("credo/TextWorld-TreasureHunter-L1-v0", [0, 1], workers=1, cache_dir=root)
+    return root
+
+
+@pytest.fixture
+def tw_cache(_tw_games: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`_tw_games`, with `CREDO_CACHE` pointing at it for the test (other tests point it elsewhere)."""
+    monkeypatch.setenv("CREDO_CACHE", str(_tw_games))
+    return _tw_games

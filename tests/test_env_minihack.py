@@ -238,9 +238,10 @@ def test_a_fortune_cookie_reads_a_rumor():
     level.add_goal_pos((4, 2))
     env = make("credo/MiniHack-Skill-Custom-v0", des_file=level.get_des())
     env.reset(seed=0)
-    _, _, _, _, info = env.step("eat")
+    obs, _, _, _, info = env.step("eat")
     assert "fortune cookie here; eat it?" in info["state"]["message"]
-    _, _, _, _, info = env.step("y")
+    yes = dict(pair.split(" = ") for pair in re.search(r"^Keys: (.*)$", obs, re.M).group(1).split(", "))["y"]
+    _, _, _, _, info = env.step(yes)  # the action that presses y, as the "Keys:" line names it
     message = info["state"]["message"]
     assert "It reads:" in message and "Can't open" not in message and "renovation" not in message
     env.close()
