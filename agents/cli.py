@@ -51,17 +51,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+KEYS = {"name": 0, "file": 0, "key": 0, "metric": 0, "env": 2, "credit": 1}
+"""Columns holding names and ids, never cut (credo.tables), with their drop order when a table is too wide
+(0: never dropped): run names, env ids, credit specs and config keys are what people copy into commands."""
 
-    table = Table(title=title)
-    columns = columns or (list(rows[0]) if rows else [])
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(_fmt(row.get(c)) for c in columns))
-    Console().print(table)
+
+def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    """`rows` (dicts with the same keys) as a table that stays readable at 80 columns and in a pipe."""
+    from credo.tables import Col, print_table
+
+    names = list(rows[0]) if rows else []
+    cols = [Col(n, key=True, drop=KEYS[n]) if n in KEYS else Col(n, min_width=24 if n == "value" else 6)
+            for n in names]
+    print_table(title, cols, [[_fmt(row.get(n)) for n in names] for row in rows])
 
 
 RUNS = Path("runs")
@@ -143,16 +145,13 @@ def collect(
     keep_failed: Annotated[bool, typer.Option("--keep-failed", help="Keep episodes the expert failed.")] = False,
 ) -> None:
     """Collect demonstrations (for `credo sft`) from an env's expert."""
-    from rich.progress import Progress
-
     from agents.demos import collect_expert, write_demos
+    from credo.progress import counting
 
     if policy != "expert":
         raise ValueError(f"--policy {policy!r}: only 'expert' collects demonstrations")
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"collect {env}", total=episodes)
-        demos = collect_expert(env, episodes, seed=seed, keep_failed=keep_failed,
-                               on_episode=lambda _: progress.advance(task))
+    with counting(f"collect {env}", episodes) as tick:
+        demos = collect_expert(env, episodes, seed=seed, keep_failed=keep_failed, on_episode=tick)
     write_demos(out, demos)
     steps = sum(len(d.steps) for d in demos)
     _print_table("collected", [{"env": env, "episodes played": episodes, "kept": len(demos), "steps": steps,

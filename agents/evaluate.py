@@ -1,8 +1,10 @@
 """`credo eval`: play N episodes with a policy (or the random baseline) and report them with confidence intervals.
 
 Success gets a Wilson score interval (honest near 0 and 1, where the normal approximation breaks); score and
-length get Student-t intervals on the mean. Efficiency is the mean path efficiency (optimal steps / steps taken)
-over successful episodes, where the env reports it (`Episode.metrics["efficiency"]`).
+length get bootstrap intervals of the mean (scipy's BCa bootstrap): scores are bounded (WebShop's in [0, 1]) and
+skewed, where a Student-t interval can leave the possible range ([-0.28, 1.08] for 20 episodes). Efficiency is
+the mean path efficiency (optimal steps / steps taken) over the *successful* episodes only, where the env reports
+it (`Episode.metrics["efficiency"]`): the table says over how many, since one lucky success reads 1.000.
 Episodes are played by the training rollout (`agents.rollout.Rollout`, batched), whose `seed` fixes the tasks:
 two evaluations with the same seed (a model and the random baseline, say) see the same tasks.
 """
@@ -40,7 +42,8 @@ class EvalConfig(Config):
     num_envs: int = Field(16, ge=1, description="Envs acted on together (one forward pass serves all).")
     max_episode_steps: int | None = Field(None, ge=1, description="Episode step cap; default: the run's, else "
                                           "100 (the env's own cap applies too).")
-    name: str | None = Field(None, description="Output run name for a bare model (default eval-<time>).")
+    name: str | None = Field(None, description="Where a bare model's results go: runs/<name>/eval-<time>.json "
+                             "(default eval-<model>, e.g. eval-tiny, reused by later evaluations of it).")
     torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default).")
 
 
@@ -61,6 +64,8 @@ class EvalResult:
     length_ci: tuple[float, float]
     efficiency: float | None
     """Mean path efficiency over successes (None when the env does not report it)."""
+    efficiency_episodes: int
+    """How many successful episodes `efficiency` averages over."""
     wall_s: float
     per_episode: list[dict[str, Any]] = field(default_factory=list)
 
@@ -78,10 +83,11 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (float(ci.low), float(ci.high))
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Student-t interval for a mean; a single value or zero spread gives a zero-width interval."""
+def mean_interval(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000) -> tuple[float, float]:
+    """Bootstrap (BCa) interval for a mean, seeded: always inside the values' range, so a bounded score keeps a
+    bounded interval; a single value or zero spread gives a zero-width interval."""
     import numpy as np
-    from scipy.stats import t
+    from scipy.stats import bootstrap
 
     x = np.asarray(values, dtype=float)
     if x.size == 0:
@@ -89,9 +95,13 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     mean = float(x.mean())
     if x.size < 2 or float(x.std()) == 0.0:
         return (mean, mean)
-    sem = float(x.std(ddof=1) / math.sqrt(x.size))
-    lo, hi = t.interval(confidence, x.size - 1, loc=mean, scale=sem)
-    return (float(lo), float(hi))
+    res = bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=resamples, method="BCa",
+                    rng=np.random.default_rng(0))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # BCa can degenerate on near-constant data: percentile then
+        lo, hi = (float(v) for v in np.percentile(res.bootstrap_distribution, [50 * (1 - confidence),
+                                                                                50 * (1 + confidence)]))
+    return (max(lo, float(x.min())), min(hi, float(x.max())))
 
 
 def summarize(episodes: Sequence[Episode], *, env: str, policy: str, greedy: bool, seed: int,
@@ -109,7 +119,7 @@ def summarize(episodes: Sequence[Episode], *, env: str, policy: str, greedy: boo
         success=wins / n, success_ci=wilson_interval(wins, n),
         score=sum(scores) / n, score_ci=mean_interval(scores),
         mean_length=sum(lengths) / n, length_ci=mean_interval(lengths),
-        efficiency=sum(effs) / len(effs) if effs else None,
+        efficiency=sum(effs) / len(effs) if effs else None, efficiency_episodes=len(effs),
         wall_s=wall_s,
         per_episode=[{"seed": ep.seed, "success": bool(ep.success), "score": float(ep.score), "length": ep.length,
                       "return": ep.total_reward, **({"efficiency": ep.metrics["efficiency"]}
@@ -120,24 +130,25 @@ def summarize(episodes: Sequence[Episode], *, env: str, policy: str, greedy: boo
 def print_result(result: EvalResult, path: Path | None = None) -> None:
     """The summary table `credo eval` ends with."""
     from rich.console import Console
-    from rich.table import Table
+
+    from credo.tables import Col, print_table
 
     def ci(pair: tuple[float, float]) -> str:
         return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
 
-    table = Table(title=f"eval {result.policy} on {result.env} ({result.episodes} episodes"
-                        f"{', greedy' if result.greedy else ''})")
-    for col in ("metric", "value", "95% CI"):
-        table.add_column(col)
-    table.add_row("success", f"{result.success:.3f}", ci(result.success_ci) + " (Wilson)")
-    table.add_row("score", f"{result.score:.3f}", ci(result.score_ci) + " (t)")
-    table.add_row("mean length", f"{result.mean_length:.2f}", ci(result.length_ci) + " (t)")
-    table.add_row("efficiency", "-" if result.efficiency is None else f"{result.efficiency:.3f}", "")
-    table.add_row("wall time", f"{result.wall_s:.1f} s", "")
+    n = result.efficiency_episodes
+    rows = [["success", f"{result.success:.3f}", ci(result.success_ci) + " (Wilson)"],
+            ["score", f"{result.score:.3f}", ci(result.score_ci) + " (bootstrap)"],
+            ["mean length", f"{result.mean_length:.2f}", ci(result.length_ci) + " (bootstrap)"],
+            ["efficiency", "-" if result.efficiency is None else f"{result.efficiency:.3f}",
+             f"over {n} successful episode{'s' if n != 1 else ''}" if result.efficiency is not None else ""],
+            ["wall time", f"{result.wall_s:.1f} s", ""]]
     console = Console()
-    console.print(table)
+    print_table(f"eval {result.policy} on {result.env} ({result.episodes} episodes"
+                f"{', greedy' if result.greedy else ''})", [Col("metric", key=True), Col("value"),
+                                                             Col("95% CI", min_width=28)], rows, console)
     if path is not None:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", soft_wrap=True)
 
 
 class RandomPolicy:
@@ -215,6 +226,22 @@ def _open_run(target: str, root: Path) -> RunDir | None:
         return None
 
 
+def _check_target(target: str | None, run: RunDir | None, root: Path) -> None:
+    """A one-line error for a target that names no run, folder, 'tiny' or hub id (a typo'd run name must not
+    turn into a question about --env, nor into a hub download attempt)."""
+    if not target:
+        raise ValueError("eval: give a run, a model path or 'tiny' (or policy=random)")
+    if run is None and target != "tiny" and not Path(target).is_dir() and "/" not in target:
+        raise FileNotFoundError(f"eval: {target!r} is not a run under {root}/, a folder, 'tiny' or a hub id "
+                                "(org/name); see `credo runs list`")
+
+
+def _results_folder(config: EvalConfig, label: str, root: Path) -> RunDir:
+    """Where a bare model's (or the random baseline's) evaluations go: one folder per model, `eval-<model>`,
+    reused by later evaluations (each writes its own eval-<time>.json), not a new folder per call."""
+    return RunDir.open_or_create(config.name or f"eval-{label}", config, root=root)
+
+
 def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
                          show_progress: bool = True) -> tuple[EvalResult, Path]:
     """Load the policy `config` names, play, summarise, and write `eval-<time>.json`; returns (result, path)."""
@@ -227,6 +254,8 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
 
         torch.set_num_threads(config.torch_threads)
     run = _open_run(config.target, root) if config.target and config.policy == "model" else None
+    if config.policy == "model":
+        _check_target(config.target, run, root)  # before anything else: a typo'd run name is the error to show
     run_cfg = run.config() if run else {}
     env_id = config.env or run_cfg.get("env")
     if not env_id:
@@ -239,37 +268,31 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
         builder: Any = _NoPrompt()
         label = "random"
     else:
-        if not config.target:
-            raise ValueError("eval: give a run, a model path or 'tiny' (or policy=random)")
+        assert config.target is not None  # _check_target
         if run is not None:
             policy = Policy.load(policy_folder(run))
         elif config.target == "tiny":
             policy = Policy.from_config(PolicyConfig(), [env_id], env_kwargs)
         elif Path(config.target).is_dir():
             policy = Policy.load(config.target)
-        elif "/" in config.target:  # a hub id (org/name), from the local Hugging Face cache
+        else:  # a hub id (org/name), from the local Hugging Face cache
             policy = Policy.from_config(PolicyConfig(model=config.target))
-        else:  # a typo'd run name must not turn into a hub download attempt
-            raise FileNotFoundError(f"eval: {config.target!r} is not a run under {root}/, a folder, 'tiny' or a "
-                                    "hub id (org/name)")
         policy.model.eval()
         prompt = PromptConfig.build(run_cfg.get("prompt") or {}, source="run config prompt")
         builder = PromptBuilder.for_policy(family, policy, prompt)
         label = run.name if run else config.target
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from credo.progress import counting
 
     start = time.time()
-    with Progress(TextColumn(f"eval {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True, disable=not show_progress) as progress:
-        task = progress.add_task("eval", total=config.episodes)
+    with counting(f"eval {label} ({config.episodes} episodes)", config.episodes, enabled=show_progress) as tick:
         episodes = play(policy, builder, env_id, config.episodes, seed=config.seed, greedy=config.greedy,
                         num_envs=config.num_envs, max_episode_steps=max_steps, env_kwargs=env_kwargs,
-                        on_episode=lambda _: progress.advance(task))
+                        on_episode=tick)
     result = summarize(episodes, env=env_id, policy=label, greedy=config.greedy, seed=config.seed,
                        wall_s=time.time() - start)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out_run = run or RunDir.create(config.name or f"eval-{stamp}", config, root=root)
+    out_run = run or _results_folder(config, label, root)
     path = out_run.write_json(f"eval-{stamp}.json", {"config": config.model_dump(mode="json"),
                                                       **result.to_dict()})
     return result, path

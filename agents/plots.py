@@ -79,16 +79,36 @@ def plot_runs(runs: Sequence[RunDir], metrics: Sequence[str], out: Path, smooth:
     return out
 
 
-def best_value(rows: Sequence[dict[str, Any]], metric: str) -> float | None:
-    """The best logged value: the minimum for losses and lengths, the maximum otherwise."""
-    _, ys = curve(rows, metric)
-    if not ys:
+HIGHER_IS_BETTER = ("success", "score", "return", "efficiency", "progression", "accuracy", "per_s")
+"""Metric names containing one of these are best at their maximum (outcomes, throughput)."""
+LOWER_IS_BETTER = ("loss", "length", "mse")
+"""... and these at their minimum. Any other metric (KL, entropy, timings, counts) has no best value: its
+"best" would be an arbitrary extreme."""
+
+
+def direction(metric: str) -> str | None:
+    """"max", "min" or None (no better direction) for a metric name; `*_seconds` and `*time*` have none."""
+    name = metric.rsplit("/", 1)[-1]
+    if "seconds" in name or "time" in name:
         return None
-    return min(ys) if any(w in metric for w in ("loss", "length")) else max(ys)
+    if any(w in name for w in LOWER_IS_BETTER):
+        return "min"
+    if any(w in name for w in HIGHER_IS_BETTER):
+        return "max"
+    return None
+
+
+def best_value(rows: Sequence[dict[str, Any]], metric: str) -> float | None:
+    """The best logged value by the metric's `direction`; None when it has none or was never logged."""
+    _, ys = curve(rows, metric)
+    way = direction(metric)
+    if not ys or way is None:
+        return None
+    return min(ys) if way == "min" else max(ys)
 
 
 def compare_rows(runs: Sequence[RunDir], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Per run: env, credit, env steps, and for each metric its last and best value (max; min for `*loss*`/`*length*`)."""
+    """Per run: env, credit, env steps, and for each metric its last and best value (see `direction`)."""
     table = []
     for run in runs:
         rows = run.read_metrics()

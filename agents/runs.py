@@ -6,7 +6,7 @@ Everything a long job writes goes through `RunDir`, so `credo runs list|show|plo
     runs/<name>/config.yaml            the resolved config (defaults + YAML + overrides)
     runs/<name>/metrics.jsonl          one JSON object per iteration: {"iteration": n, "time": unix, ...metrics}
                                        (every key is explained in docs/metrics.md)
-    runs/<name>/events.out.tfevents.*  the same scalars for TensorBoard
+    runs/<name>/events.out.tfevents.*  the same scalars for TensorBoard, against env steps (as `credo runs plot`)
     runs/<name>/episodes/iter_<n>.jsonl  sampled episodes (`Episode.to_dict()`), one per line
     runs/<name>/checkpoints/iter_<n>/  written into a temp folder, then renamed: a checkpoint is whole or absent
     runs/<name>/checkpoints/latest     the name of the newest checkpoint folder, replaced atomically
@@ -46,6 +46,10 @@ CHECKPOINTS_DIR = "checkpoints"
 LATEST_FILE = "latest"
 _CKPT_RE = re.compile(r"^iter_(\d+)$")
 _TMP_PREFIX = ".tmp-"
+
+
+class RunNameTaken(ValueError):
+    """`RunDir.create` was given the name of an existing run folder."""
 
 
 def _slug(text: str) -> str:
@@ -112,24 +116,44 @@ class RunDir:
     # -- making and finding runs --------------------------------------------------------------------
     @classmethod
     def create(cls, name: str | None, config: Config, root: Path = Path("runs")) -> RunDir:
-        """Make `root/<name>/` (suffix -2, -3... when taken; None -> `<env>-<credit>-<timestamp>`), write config.yaml."""
+        """Make `root/<name>/` and write config.yaml. A name that is taken is a one-line `RunNameTaken` (a run is
+        never silently renamed); None -> `<env>-<credit>-<timestamp>`, suffixed -2, -3... within one second."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        base = _slug(name) if name else default_name(config)
-        for k in range(1, 10_000):
-            path = root / (base if k == 1 else f"{base}-{k}")
+        if name:
+            path = root / _slug(name)
             try:
                 path.mkdir()
-                break
             except FileExistsError:
-                continue
-        else:  # pragma: no cover - 10k runs with one name
-            raise FileExistsError(f"run name {base!r} is taken 10000 times under {root}")
+                raise RunNameTaken(f"run name {name!r} is taken ({path}): continue it with `credo train --resume "
+                                   f"{path}`, or choose another name") from None
+        else:
+            base = default_name(config)
+            for k in range(1, 10_000):
+                path = root / (base if k == 1 else f"{base}-{k}")
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - 10k runs started within one second
+                raise RunNameTaken(f"run name {base!r} is taken 10000 times under {root}")
         run = cls(path)
         (path / EPISODES_DIR).mkdir()
         (path / CHECKPOINTS_DIR).mkdir()
         _write_atomic(path / CONFIG_FILE, config.to_yaml())
         return run
+
+    @classmethod
+    def open_or_create(cls, name: str, config: Config, root: Path = Path("runs")) -> RunDir:
+        """The run folder `root/<name>/` if there is one (results are added to it), else a new one."""
+        path = Path(root) / _slug(name)
+        return cls.open(path) if (path / CONFIG_FILE).is_file() else cls.create(name, config, root)
+
+    def discard(self) -> None:
+        """Remove a run folder this process just created and could not set up (no empty run folders left)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod
     def open(cls, path: str | Path, root: Path = Path("runs")) -> RunDir:
@@ -163,16 +187,21 @@ class RunDir:
 
     # -- metrics ---------------------------------------------------------------------------------------
     def log_metrics(self, iteration: int, metrics: dict[str, float]) -> None:
-        """Append one line to metrics.jsonl (flushed, so a kill loses at most this line) and TensorBoard scalars."""
+        """Append one line to metrics.jsonl (flushed, so a kill loses at most this line) and TensorBoard scalars.
+
+        TensorBoard's step is the row's env steps (the iteration where a row has none), the x axis of `credo runs
+        plot` and the fair one across runs of different batch sizes; `iteration` is logged as a scalar too.
+        """
         row = {"iteration": int(iteration), "time": time.time()}
         row.update({k: _json_number(v) for k, v in metrics.items()})
         with open(self.path / METRICS_FILE, "a") as fh:
             fh.write(json.dumps(row) + "\n")
             fh.flush()
         writer = self._tensorboard()
+        step = _tensorboard_step(row)
         for key, value in row.items():
-            if key not in ("iteration", "time") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                writer.add_scalar(key, value, int(iteration))
+            if key not in ("time", "env_steps") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                writer.add_scalar(key, value, step)
         writer.flush()
 
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -182,11 +211,12 @@ class RunDir:
     def truncate_metrics(self, iteration: int) -> None:
         """Keep only rows with `iteration <= iteration` (resume: drop what was logged after the checkpoint).
 
-        TensorBoard events after that step are purged when the next scalar is written.
+        TensorBoard events after the last kept row are purged (hidden) when the next scalar is written, so a
+        resumed run reads as one curve: TensorBoard drops a killed process's events past the checkpoint.
         """
         keep = [r for r in self.read_metrics() if int(r.get("iteration", -1)) <= iteration]
         _write_atomic(self.path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in keep))
-        self._purge_step = iteration + 1
+        self._purge_step = (_tensorboard_step(keep[-1]) if keep else 0) + 1
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -319,6 +349,12 @@ class RunDir:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tensorboard_step(row: dict[str, Any]) -> int:
+    """A metrics row's TensorBoard step: its env steps, else its iteration."""
+    steps = row.get("env_steps")
+    return int(steps) if isinstance(steps, (int, float)) else int(row["iteration"])
 
 
 def _json_default(value: Any) -> Any:

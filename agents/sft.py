@@ -121,9 +121,9 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from agents.policy import Policy
+    from credo.tables import Col, print_table
 
     demos = read_demos(config.demos)
     used = [d for d in demos if d.success or not config.only_success]
@@ -175,13 +175,10 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     policy.save(run.path / POLICY_DIR)
     run.close()
     summary = {"demonstrations": len(used), "samples": len(steps), "skipped steps": skipped, **metrics}
-    table = Table(title=f"sft {run.name} ({loss} loss)")
-    table.add_column("metric")
-    table.add_column("value")
-    for key, value in summary.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console = Console()
-    console.print(table)
+    print_table(f"sft {run.name} ({loss} loss)", [Col("metric", key=True), Col("value")],
+                [[key, f"{value:.4f}" if isinstance(value, float) else str(value)] for key, value in summary.items()],
+                console)
     console.print(f"policy saved to {run.path / POLICY_DIR}; start RL with "
                   f"`credo train policy.model={run.path / POLICY_DIR}`")
     return run, summary

@@ -34,6 +34,8 @@ from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.runs import RunDir
+from credo.progress import TrainProgress, clock, counting
+from credo.tables import Col, print_table
 from credo.trajectory import Episode
 
 TRAINER_STATE = "trainer.pt"
@@ -108,6 +110,16 @@ class Trainer:
     """Builds the run's parts from a `TrainConfig` (or resumes them from a run folder) and trains."""
 
     def __init__(self, config: TrainConfig, run: RunDir | None = None) -> None:
+        """A new run (folder created here; removed again if anything below fails, so a config error or a missing
+        model or LLM leaves no empty run folder) or, with `run`, a resumed one."""
+        try:
+            self._build(config, run)
+        except BaseException:
+            if run is None and getattr(self, "run", None) is not None:
+                self.run.discard()
+            raise
+
+    def _build(self, config: TrainConfig, run: RunDir | None) -> None:
         import envs
 
         self.config = c = config
@@ -128,6 +140,7 @@ class Trainer:
         self.env_steps = 0
         self.wall_time = 0.0
         self._groups_started = 0
+        self._restarts_before = 0  # env worker restarts of the run before this process (resumes)
         rng = self._load(checkpoint) if checkpoint is not None else None
         self.rollout = Rollout(self.policy, self.builder, c.env, num_envs=c.num_envs, group_size=c.group_size,
                                seed=c.seed, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
@@ -146,6 +159,7 @@ class Trainer:
             "groups_started": self.rollout._groups_started, "window": self.window.state_dict(),
             "learner": self.learner.state_dict(), "rng": rng_state(),
             "credit": {name: module.state_dict() for name, _, module in self.modules},
+            "env_worker_restarts": self.worker_restarts,
         }, folder / TRAINER_STATE)
 
     def _load(self, folder: Path) -> dict[str, Any]:
@@ -153,6 +167,7 @@ class Trainer:
         state = torch.load(folder / TRAINER_STATE, weights_only=False)
         self.iteration, self.env_steps = int(state["iteration"]), int(state["env_steps"])
         self.wall_time, self._groups_started = float(state["wall_time"]), int(state["groups_started"])
+        self._restarts_before = int(state.get("env_worker_restarts", 0))
         self.window.load_state_dict(state["window"])
         self.learner.load_state_dict(state["learner"])
         for name, _, module in self.modules:
@@ -160,6 +175,11 @@ class Trainer:
                 module.load_state_dict(state["credit"][name])
         self.run.truncate_metrics(self.iteration)
         return state["rng"]
+
+    @property
+    def worker_restarts(self) -> int:
+        """Env worker restarts over the whole run (resumes included): the metric `env_worker_restarts`."""
+        return self._restarts_before + self.rollout.pool.restarts
 
     # -- one iteration's pieces --------------------------------------------------------------------------------
     def advantages(self, episodes: list[Episode], signals: list[CreditSignal]) -> adv_lib.Advantages:
@@ -207,6 +227,7 @@ class Trainer:
             "rollout_seconds": t_roll - t0, "credit_seconds": t_credit - t_roll,
             "credit_share": (t_credit - t_roll) / max(t_end - t0, 1e-9),
             "advantage_std": float(np.std(advantages)),
+            "env_worker_restarts": float(self.worker_restarts),
             **adv.metrics,
         })
         metrics.update(stats)
@@ -217,65 +238,70 @@ class Trainer:
         return metrics
 
     def done(self) -> bool:
-        c = self.config
-        return bool((c.total_env_steps is not None and self.env_steps >= c.total_env_steps)
-                    or (c.max_minutes is not None and self.wall_time >= 60 * c.max_minutes))
+        return budget_reached(self.config, self.env_steps, self.wall_time) is not None
 
     # -- the loop -------------------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
         """Train until a stop criterion; returns a summary (final window metrics, before/after evaluation)."""
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
 
         c = self.config
+        console = Console()
         if c.progress:
             for note in c.credit_notes:
                 Console(stderr=True).print(f"credit {note}", markup=False, highlight=False)
-        before = self._before_eval() if c.eval_episodes else None
-        total = c.total_env_steps or 0
-        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[info]}"),
-                            TimeElapsedColumn(), disable=not c.progress)
-        last: dict[str, float] = {}
+        before = self._before_eval(console) if c.eval_episodes else None
+        progress = TrainProgress(self.run.name, c.total_env_steps, self.env_steps, console=console,
+                                 enabled=c.progress)
         try:
             with progress:
-                task = progress.add_task(self.run.name, total=total or None,
-                                         completed=self.env_steps, info="")
                 while not self.done():
                     last = self.iterate()
                     if self.iteration % c.checkpoint_every == 0 or self.done():
                         self.run.save_checkpoint(self.iteration, self._write_checkpoint, keep=c.keep_checkpoints)
-                    progress.update(task, completed=self.env_steps, info=(
-                        f"it {self.iteration}  success {last.get('success', 0):.2f}  "
-                        f"return {last.get('return', 0):.2f}  len {last.get('episode_length', 0):.1f}  "
-                        f"KL {last['kl']:.4f}  {last['tokens_per_s']:.0f} tok/s  "
-                        f"{last['env_steps_per_s']:.0f} steps/s"))
+                    progress.update(self.env_steps, self.iteration, self._progress_fields(last))
         finally:
             self.rollout.close()
             for _, _, module in self.modules:
                 module.close()
         summary: dict[str, Any] = {"run": str(self.run.path), "iterations": self.iteration,
                                    "env_steps": self.env_steps, "wall_time": self.wall_time,
-                                   **self.window.stats(partial=True)}
+                                   "window_episodes": len(self.window.window), **self.window.stats(partial=True)}
         if c.eval_episodes:
-            summary["eval"] = {"random": self.evaluate(random_policy=True), "after": self.evaluate()}
+            summary["eval"] = {"random": self.evaluate(random_policy=True, console=console, label="eval random"),
+                               "after": self.evaluate(console=console, label="eval after")}
             if before is not None:
                 summary["eval"]["before"] = before
             self.run.write_json("summary.json", summary)
             self._plot()
         self.run.close()
         if c.progress:
-            Console().print(summary_table(summary))
+            print_summary(summary, console)
         return summary
 
-    def evaluate(self, random_policy: bool = False) -> dict[str, float]:
+    def _progress_fields(self, metrics: dict[str, float]) -> list[str]:
+        """What the progress shows after an iteration, most important first (narrow terminals drop the last)."""
+        if "success" in metrics:
+            head = [f"success {metrics['success']:.2f}", f"len {metrics['episode_length']:.1f}",
+                    f"return {metrics['return']:.2f}"]
+        else:  # the window reports nothing before it holds min_fill episodes: no zeros that look like results
+            head = [f"window filling {len(self.window.window)}/{self.window.min_fill} episodes"]
+        return [*head, f"it {self.iteration}", f"{metrics['env_steps_per_s']:.0f} steps/s", f"KL {metrics['kl']:.4f}",
+                f"{metrics['tokens_per_s']:.0f} tok/s"]
+
+    def evaluate(self, random_policy: bool = False, console: Any = None, label: str = "eval") -> dict[str, float]:
         """Success, length and efficiency of `eval_episodes` sampled episodes (seeds disjoint from training)."""
         from agents.evaluate import RandomPolicy, play, summarize
 
         c = self.config
         policy: Any = RandomPolicy(c.seed) if random_policy else self.policy
         state = rng_state()  # evaluation must not change the training run's random stream
-        episodes = play(policy, self.builder, c.env, c.eval_episodes, seed=10_000_000 + c.seed,
-                        num_envs=c.num_envs, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs)
+        with counting(f"{label} ({c.eval_episodes} episodes)", c.eval_episodes, console=console,
+                      enabled=c.progress) as tick:
+            episodes = play(policy, self.builder, c.env, c.eval_episodes, seed=10_000_000 + c.seed,
+                            num_envs=c.num_envs, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
+                            on_episode=tick)
         set_rng_state(state)
         res = summarize(episodes, env=c.env, policy="random" if random_policy else "model", greedy=False,
                         seed=c.seed, wall_s=0.0)
@@ -284,7 +310,7 @@ class Trainer:
             out["efficiency"] = res.efficiency
         return out
 
-    def _before_eval(self) -> dict[str, float] | None:
+    def _before_eval(self, console: Any = None) -> dict[str, float] | None:
         """The initial policy's evaluation: run at iteration 0 and kept in the run folder, so a resumed run's
         summary still compares against it."""
         path = self.run.path / BEFORE_FILE
@@ -292,7 +318,7 @@ class Trainer:
             return json.loads(path.read_text())
         if self.iteration > 0:
             return None
-        before = self.evaluate()
+        before = self.evaluate(console=console, label="eval before")
         self.run.write_json(BEFORE_FILE, before)
         return before
 
@@ -302,25 +328,55 @@ class Trainer:
         plot_runs([self.run], ["success", "episode_length", "efficiency"], self.run.path / "learning_curve.png")
 
 
-def summary_table(summary: dict[str, Any]) -> Any:
-    """The table a run ends with: final window metrics, and random / before / after evaluations if run."""
-    from rich.table import Table
+def print_summary(summary: dict[str, Any], console: Any = None) -> None:
+    """The table a run ends with: the training window's metrics, and random / before / after evaluations if run.
 
-    table = Table(title=f"credo train: {summary['run']}")
+    The success row is always there: with no finished episode in the window (a short run on long episodes) it says
+    so instead of disappearing.
+    """
     evals = summary.get("eval", {})
-    cols = [k for k in ("random", "before", "after") if k in evals]
-    table.add_column("metric")
-    table.add_column("training window")
-    for col in cols:
-        table.add_column(f"eval {col}")
+    which = [k for k in ("random", "before", "after") if k in evals]
+    rows = []
     for key in ("success", "episode_length", "efficiency", "score", "return"):
         row = [key, f"{summary[key]:.3f}" if key in summary else "-"]
-        row += [f"{evals[col][key]:.3f}" if key in evals[col] else "-" for col in cols]
-        if any(v != "-" for v in row[1:]):
-            table.add_row(*row)
-    table.add_row("env steps", str(summary["env_steps"]), *["" for _ in cols])
-    table.add_row("wall time", f"{summary['wall_time']:.0f} s", *["" for _ in cols])
-    return table
+        row += [f"{evals[col][key]:.3f}" if key in evals[col] else "-" for col in which]
+        if key == "success" and row[1] == "-":
+            row[1] = "no episode finished"
+        if key == "success" or any(v != "-" for v in row[1:]):
+            rows.append(row)
+    rows.append(["episodes in window", str(summary.get("window_episodes", 0)), *["" for _ in which]])
+    rows.append(["env steps", f"{summary['env_steps']:,}", *["" for _ in which]])
+    rows.append(["wall time", clock(summary["wall_time"]), *["" for _ in which]])
+    cols = [Col("metric", key=True), Col("training", min_width=19), *(Col(f"eval {k}") for k in which)]
+    print_table(f"credo train: {summary['run']}", cols, rows, console)
+
+
+def budget_reached(config: TrainConfig, env_steps: int, wall_time: float) -> str | None:
+    """Which stop criterion a run at (env_steps, wall_time) has reached, as a `KEY=VALUE` override that would
+    extend it (doubled), or None while it may go on."""
+    if config.total_env_steps is not None and env_steps >= config.total_env_steps:
+        return f"total_env_steps={max(2 * config.total_env_steps, env_steps + config.steps_per_iter)}"
+    if config.max_minutes is not None and wall_time >= 60 * config.max_minutes:
+        return f"max_minutes={2 * config.max_minutes:g}"
+    return None
+
+
+def _check_budget_left(run: RunDir, config: TrainConfig) -> None:
+    """A finished run resumed without a larger budget: one line saying so and how to extend it (read from the
+    metrics row of the latest checkpoint, before anything heavy is built)."""
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is None:
+        return
+    k = RunDir.checkpoint_iteration(checkpoint)
+    row = next((r for r in run.read_metrics() if r.get("iteration") == k), None)
+    if row is None or not isinstance(row.get("env_steps"), (int, float)):
+        return
+    extend = budget_reached(config, int(row["env_steps"]), float(row.get("wall_time") or 0.0))
+    if extend is not None:
+        done = f"{int(row['env_steps']):,} env steps, {clock(float(row.get('wall_time') or 0.0))} of training"
+        key = extend.split("=")[0]
+        raise ValueError(f"run {run.name} has reached its budget ({key}={getattr(config, key)}; {done}): nothing "
+                         f"to resume. To train further: credo train --resume {run.path} {extend}")
 
 
 def train_from_cli(config_path: str | None, overrides: list[str], resume: str | None) -> dict[str, Any]:
@@ -328,5 +384,6 @@ def train_from_cli(config_path: str | None, overrides: list[str], resume: str | 
     if resume:
         run = RunDir.open(resume)
         config = TrainConfig.build(run.config(), overrides, source=str(run.path / "config.yaml"))
+        _check_budget_left(run, config)
         return Trainer(config, run).train()
     return Trainer(TrainConfig.from_yaml(config_path, overrides)).train()

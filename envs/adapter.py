@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.core import PREVIEW_CHARS, TextEnv, action_key, invalid_action_note
 from envs.registry import register
 
 ObsToText = Callable[[Any, dict[str, Any]], str]
@@ -48,13 +48,13 @@ class NamedActions:
             raise ValueError(f"action names must be unique, got {list(names)}")
         self.names = list(names)
         self.start = start
-        self._index = {name.lower(): start + k for k, name in enumerate(self.names)}
+        self._index = {action_key(name): start + k for k, name in enumerate(self.names)}
 
     def to_action(self, text: str) -> int:
-        """The action for a name (case and surrounding spaces ignored); `KeyError` for an unknown name."""
-        key = text.strip().lower()
-        if key not in self._index:
-            raise KeyError(f"unknown action {text!r}; expected one of {self.names}")
+        """The action for a name (credo's one rule, `action_key`); `KeyError` naming the choices otherwise."""
+        key = action_key(text)
+        if key is None or key not in self._index:
+            raise KeyError(f"Expected one of {', '.join(self.names)}.")
         return self._index[key]
 
     def admissible(self, env: gym.Env, obs: Any, info: dict[str, Any]) -> list[str]:
@@ -112,11 +112,14 @@ class GymAdapter(TextEnv):
     def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         self._steps += 1
         capped = self.max_steps is not None and self._steps >= self.max_steps
-        try:
-            base_action = self.text_to_action(action)
-        except (ValueError, KeyError) as err:
-            hint = err.args[0] if err.args else ""
-            obs = f"{INVALID_ACTION_NOTE.format(action=action)} {hint}\n{self.obs_to_text(self._obs, self._base_info)}"
+        hint: str | None = "" if action_key(action) is None else None  # a non-string never reaches text_to_action
+        if hint is None:
+            try:
+                base_action = self.text_to_action(action)
+            except (ValueError, KeyError) as err:
+                hint = str(err.args[0])[:2 * PREVIEW_CHARS] if err.args else ""  # it may quote the action: kept short
+        if hint is not None:
+            obs = f"{invalid_action_note(action)} {hint}\n{self.obs_to_text(self._obs, self._base_info)}"
             return obs, 0.0, False, capped, self._info(valid=False, success=False)
         self._obs, reward, terminated, truncated, self._base_info = self.base.step(base_action)
         self._return += float(reward)

@@ -5,8 +5,10 @@ passes. Gymnasium's checker is run on the unwrapped env; its *warnings* (it warn
 instance) are not failures, its exceptions are. credo's own checks follow DESIGN.md, "Text environment":
 every `StepInfo` key with the right type, observations inside the observation space, a non-empty
 instruction, admissible actions that are strings and valid to step, invalid actions (`"@@not an action@@"`,
-`""`, a non-string) that give `valid_action=False` without an exception and count as a step, the same
-seed giving the same episode, and a JSON-serialisable `state`.
+`""`, a non-string) that give `valid_action=False` without an exception and count as a step, credo's one action
+rule (`envs.core.action_key`: an admissible action in another case with surrounding whitespace is valid; wrapped
+in brackets or quotes, followed by punctuation or inside a list it is invalid), the same seed giving the same
+episode, and a JSON-serialisable `state`.
 """
 
 from __future__ import annotations
@@ -146,6 +148,38 @@ def _invalid_actions(env_id: str, seed: int) -> list[str]:
     return problems
 
 
+def loose_forms(action: str) -> list[Any]:
+    """Forms of an admissible action that credo's one rule says are invalid (the issue-18 reproductions)."""
+    return [[action], (action,), f"[{action}]", f"'{action}'", f"{action}!!", f"{action}."]
+
+
+def _action_rule(env_id: str, seed: int) -> list[str]:
+    """credo's one action rule: case and surrounding whitespace aside, nothing else forgiven."""
+    from envs.registry import make
+
+    env = make(env_id)
+    try:
+        _, info = env.reset(seed=seed)
+        actions = info.get("admissible_actions") or []
+        if not actions:
+            return []
+        action, problems = actions[0], []
+        for form in loose_forms(action):
+            _, _, terminated, truncated, info = env.step(form)
+            if info.get("valid_action") is not False:
+                problems.append(f"action {form!r} gave valid_action={info.get('valid_action')!r}; only {action!r} "
+                                "(case and surrounding whitespace aside) is valid (envs.core.action_key)")
+            if terminated or truncated:
+                return problems
+        shouted = f"  {action.upper()}\t"
+        if env.step(shouted)[4].get("valid_action") is not True:
+            problems.append(f"action {shouted!r} gave valid_action=False; case and surrounding whitespace must not "
+                            "matter (envs.core.action_key)")
+        return problems
+    finally:
+        env.close()
+
+
 def _episode(env_id: str, seed: int, steps: int) -> list[str]:
     """Types along a short episode, valid admissible actions, and the same trace twice under one seed."""
     trace_1, problems = _first_steps(env_id, seed, steps)
@@ -163,11 +197,12 @@ def check_env_id(env_id: str, seed: int = 0, steps: int = 5) -> list[str]:
 
     try:
         card(env_id)
-    except KeyError as err:
+    except (KeyError, ValueError) as err:
         return [str(err.args[0])]
     checks: list[tuple[str, Callable[[], list[str]]]] = [
         ("gymnasium", lambda: _gymnasium_check(env_id)),
         ("invalid actions", lambda: _invalid_actions(env_id, seed)),
+        ("action rule", lambda: _action_rule(env_id, seed)),
         ("episode", lambda: _episode(env_id, seed, steps)),
     ]
     problems: list[str] = []

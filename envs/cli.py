@@ -67,20 +67,20 @@ def list_envs(family: Annotated[str | None, typer.Option(help="Show only this fa
               ) -> None:
     """Table of every registered env: id, family, an instruction example and the action mode."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     import envs
+    from credo.tables import Col, print_table
 
-    cards = [c for c in envs.cards().values() if family is None or c.family == family]
-    table = Table(title=f"credo envs ({len(cards)})")
-    table.add_column("id", no_wrap=True)  # ids are copied into commands: never cut or folded
-    for col in ("family", "instruction example", "action mode"):
-        table.add_column(col, overflow="fold")
-    for c in cards:
-        table.add_row(c.id, c.family, escape(c.instruction_example), c.action_mode)
+    all_cards = envs.cards()
+    cards = [c for c in all_cards.values() if family is None or c.family == family]
+    if not cards:
+        families = sorted({c.family for c in all_cards.values()})
+        raise ValueError(f"no env of family {family!r}; families: {', '.join(families)}")
+    cols = [Col("id", key=True), Col("action mode"), Col("family", drop=1),  # ids are copied: never cut
+            Col("instruction example", drop=2, min_width=24)]
     console = Console()
-    console.print(table)
+    print_table(f"credo envs ({len(cards)})", cols,
+                [[c.id, c.action_mode, c.family, c.instruction_example] for c in cards], console)
     for line in envs.load_plugins():
         console.print(f"[yellow]warning:[/] {line}")
 
@@ -91,6 +91,8 @@ def _check_one(env_id: str, seed: int) -> tuple[str, list[str], float]:
     Warnings and log lines of the envs are silenced: the report lists what fails, and family-missing notices
     are shown once, by the parent.
     """
+    import contextlib
+    import io
     import logging
     import warnings
 
@@ -98,8 +100,8 @@ def _check_one(env_id: str, seed: int) -> tuple[str, list[str], float]:
 
     start = time.perf_counter()
     logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
+    try:  # libraries' own progress bars (bm25s' tqdm while a large shop builds its index) go to stderr: not here
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             problems = check_env_id(env_id, seed=seed)
     finally:
@@ -138,6 +140,31 @@ def _run_checks(ids: list[str], seed: int, workers: int, done: Callable[[str, li
                 done(env_id, ["the check process died (a crash in the env's native code?)"], 0.0)
 
 
+def _interleave(ids: list[str]) -> list[str]:
+    """The ids with the families spread evenly through the order, so that the time left, estimated from the checks
+    done so far, is not set by the fast MiniHack ids when the slow TextWorld ones come last."""
+    import envs
+
+    cards = envs.cards()
+    by_family: dict[str, list[str]] = {}
+    for env_id in ids:
+        by_family.setdefault(cards[env_id].family, []).append(env_id)
+    place = {env_id: (k + 0.5) / len(group) for group in by_family.values() for k, env_id in enumerate(group)}
+    return sorted(ids, key=lambda i: (place[i], i))
+
+
+def _cold_textworld(ids: list[str], seed: int) -> int:
+    """How many of `ids` are TextWorld ids whose checked game is not generated yet."""
+    import envs
+
+    tw = [i for i in ids if envs.card(i).family == "textworld"]
+    if not tw:
+        return 0
+    from envs.textworld.games import GAMES_PER_ID, missing_games
+
+    return sum(bool(missing_games(i, [seed % GAMES_PER_ID])) for i in tw)
+
+
 @envs_app.command("check")
 @_one_line_errors
 def check(
@@ -148,25 +175,27 @@ def check(
 ) -> None:
     """Gymnasium's check_env plus credo's contract checks; exit code 1 when anything fails."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     import envs
+    from credo.progress import counting
 
     console = Console()
     selected = _select(ids, family)
     if not selected:
         raise ValueError(f"no env matches {ids} with family {family!r}; see `credo envs list`")
     workers = min(workers or os.cpu_count() or 1, len(selected))
+    selected = _interleave(selected)
+    cold = _cold_textworld(selected, seed)
+    if cold:
+        console.print(f"{cold} TextWorld ids have no cached game yet: each is generated on first use, the slow part "
+                      "of a first check (`credo envs pregenerate` fills the cache ahead)", markup=False)
     results: dict[str, tuple[list[str], float]] = {}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("checking", total=len(selected))
+    with counting(f"checking {len(selected)} envs", len(selected), console=console) as tick:
 
         def done(env_id: str, problems: list[str], secs: float) -> None:
             results[env_id] = (problems, secs)
-            progress.update(task, description=env_id)
-            progress.advance(task)
+            tick(env_id)
 
         _run_checks(selected, seed, workers, done)
     plugin_errors = envs.load_plugins()

@@ -5,6 +5,11 @@ A credo env is a `gymnasium.Env` whose observations and actions are strings. Sub
 - observations are sanitised into `TEXT_CHARSET`, so they always lie in `observation_space`;
 - a non-string action is an invalid action, never an exception;
 - every `info` carries the keys of `StepInfo` (missing ones are filled with safe defaults).
+
+One rule decides whether an action names something, in every family: `action_key(action)`, the string with its
+case and surrounding whitespace set aside; nothing else is forgiven (brackets, quotes, punctuation, a list holding
+the action are all invalid). `invalid_action_note(action)` is what the next observation says about an invalid
+action: a short preview, so that a 1 MB reply is not echoed into the next prompt.
 """
 
 from __future__ import annotations
@@ -69,8 +74,43 @@ INFO_DEFAULTS: dict[str, Any] = {
     "state": {},
 }
 
-INVALID_ACTION_NOTE = "Your action {action!r} was not understood; nothing happened."
-"""Prefix of the next observation after an invalid action (families may add a hint)."""
+PREVIEW_CHARS = 80
+"""How much of an invalid action the next observation quotes."""
+
+
+class NotText(str):
+    """What `_step` receives for a non-string action: its repr (cut), kept for the note, which `action_key` never
+    matches, so a non-string is invalid in every family (the int 3 is not NetHack's "3")."""
+
+    kind: str
+
+    def __new__(cls, value: object) -> NotText:
+        shown = repr(value)
+        self = super().__new__(cls, to_text(shown[:PREVIEW_CHARS] + ("..." if len(shown) > PREVIEW_CHARS else "")))
+        self.kind = type(value).__name__
+        return self
+
+
+def action_key(action: str) -> str | None:
+    """The form every family matches actions in: case and surrounding whitespace aside, nothing else forgiven.
+
+    Families compare `action_key(action)` with `action_key(name)` of their action names; None (a non-string
+    action, see `NotText`) matches nothing.
+    """
+    return None if isinstance(action, NotText) else action.strip().lower()
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """`text` quoted, cut to `limit` characters with its full length said when longer (notes and error hints)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def invalid_action_note(action: str) -> str:
+    """First line of the observation after an invalid action (families may add a hint after it)."""
+    shown = f"{action} (a {action.kind}, not text)" if isinstance(action, NotText) else preview(action)
+    return f"Your action {shown} was not understood; nothing happened."
 
 
 class TextEnv(gym.Env[str, str]):
@@ -112,7 +152,7 @@ class TextEnv(gym.Env[str, str]):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, StepInfo]:
         if not isinstance(action, str):
-            action = "" if action is None else to_text(action)
+            action = NotText(action)
         obs, reward, terminated, truncated, info = self._step(action)
         self._last_obs = to_text(obs)
         return self._last_obs, float(reward), bool(terminated), bool(truncated), complete_info(info)

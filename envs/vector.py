@@ -17,11 +17,13 @@ whose episodes are still running, one text action each, and envs finish at diffe
 
 A worker that dies (NLE can segfault) is restarted with fresh envs. The envs it held answer
 `truncated=True` with `info["worker_crashed"] = True` for the step in flight, and again on every step until
-the caller resets them; the run goes on.
+the caller resets them; the run goes on. Each restart logs one warning line and counts in `pool.restarts`
+(every pool has the attribute; the trainer logs it as the metric `env_worker_restarts`).
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import traceback
 from collections import defaultdict
@@ -31,6 +33,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 
 from envs.core import complete_info
+
+log = logging.getLogger(__name__)
 
 StepResult = tuple[str, float, bool, bool, dict[str, Any]]
 
@@ -49,6 +53,8 @@ class EnvPool:
         if n < 1:
             raise ValueError(f"a pool needs at least one env, got n={n}")
         self.n = n
+        self.restarts = 0
+        """How many times a crashed env worker was restarted (0 for a pool without workers)."""
 
     def __len__(self) -> int:
         return self.n
@@ -197,8 +203,6 @@ class SubprocessPool(EnvPool):
             self._handshake(worker)
         self._needs_reset: set[int] = set()
         self._busy: set[int] = set()  # workers with a step in flight
-        self.restarts = 0
-        """How many times a crashed worker was restarted (for logs and metrics)."""
 
     def _local(self, i: int) -> tuple[int, int]:
         return i % self.num_workers, i // self.num_workers
@@ -219,10 +223,14 @@ class SubprocessPool(EnvPool):
         return worker
 
     def _restart(self, w: int) -> None:
-        self._workers[w].stop(timeout=1.0)
+        dead = self._workers[w]
+        dead.stop(timeout=1.0)
         self._workers[w] = self._start(w)
         self._needs_reset.update(self._envs_of(w))
         self.restarts += 1
+        log.warning("env worker %d of %s died (exit code %s) and was restarted (restart %d of this pool); "
+                    "its envs %s end their episodes truncated", w, self.spec.id, dead.process.exitcode, self.restarts,
+                    self._envs_of(w))
 
     def reset(self, i: int, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         self._check_index(i)

@@ -168,20 +168,14 @@ def annotate(
 @judge_app.command("rubrics")
 def list_rubrics(rubrics: Rubrics = None) -> None:
     """List the rubrics a judge can use (built in, plus those in --rubrics)."""
-    from rich.console import Console
-    from rich.table import Table
-
+    from credo.tables import Col, print_table
     from llm_judges.rubrics import load_rubrics
     from llm_judges.rubrics import rubrics as all_rubrics
 
     if rubrics:
         load_rubrics(rubrics)
-    table = Table(title="rubrics")
-    for col in ("name", "kind", "parser", "description"):
-        table.add_column(col)
-    for r in all_rubrics().values():
-        table.add_row(r.name, r.kind, r.parser, r.description)
-    Console().print(table)
+    print_table("rubrics", [Col("name", key=True), Col("kind"), Col("parser"), Col("description", min_width=20, wrap=True)],
+                [[r.name, r.kind, r.parser, r.description] for r in all_rubrics().values()])
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,8 @@ Endpoints (all errors are OpenAI-shaped, `{"error": {"message": <one line>, "typ
 - `POST /v1/annotate` `{"rubric": name, "items": [text | [text, text], ...]}` -> `{"labels": [...], "errors": [...]}`:
   `labels[i]` is `{"value", "raw", "cached"}` or null; `errors` lists `{"index", "message", "retryable"}` for the
   nulls. Status 200 when every item is labelled; otherwise 503 with `Retry-After` if any error is retryable (the
-  back-end is slow or down: ask again, labelled items then come from the store), else 502.
+  back-end is slow or down: ask again, labelled items then come from the store), 422 when every error is a
+  malformed item (not valid Unicode text; the other items are still labelled), else 502.
 - `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`: the OpenAI protocol, so the official
   `openai` client works against the server unchanged (no streaming; unsupported sampling options are ignored).
 - `GET /health`, `GET /metrics` (Prometheus), both without auth.
@@ -14,6 +15,7 @@ Bad input is 400 (413 when too large, 401 for a wrong API key, 404 for an unknow
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -32,6 +34,8 @@ from llm_judges.metrics import JudgeMetrics
 from llm_judges.rubrics import load_rubrics
 from llm_judges.service import AnnotationService, ItemError
 from llm_judges.store import LabelStore
+
+log = logging.getLogger(__name__)
 
 _ENDPOINTS = {"/v1/annotate", "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}
 
@@ -124,10 +128,13 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
         return response
 
     def authorize(request: Request) -> None:
+        """The one accepted form is `Authorization: Bearer <key>` (RFC 6750; the scheme's case is free, RFC 7235):
+        what the `openai` client and `JudgeClient` send. A bare key or another scheme is refused, so a key never
+        travels in a form a proxy or log would not treat as a credential."""
         if not config.api_key:
             return
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), config.api_key.encode()):
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), config.api_key.encode()):
             raise ApiError(401, "invalid or missing API key (send `Authorization: Bearer <key>`)",
                            "authentication_error")
 
@@ -147,6 +154,8 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ApiError(400, "request body is not valid JSON") from None
+        except RecursionError:  # `[[[[...` thousands deep: the parser's recursion limit, not a server fault
+            raise ApiError(400, "request body is nested too deeply") from None
         if not isinstance(data, dict):
             raise ApiError(400, "request body must be a JSON object")
         try:
@@ -166,6 +175,9 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
             raise ApiError(503, str(err), "upstream_error", {"Retry-After": str(config.retry_after_s)}) from None
         except JudgeError as err:
             raise ApiError(400, str(err)) from None
+        except Exception as err:  # a back-end bug: one line to the client (as /v1/annotate does), the trace to the log
+            log.exception("back-end call failed")
+            raise ApiError(502, f"the back-end failed: {type(err).__name__}: {err}", "upstream_error") from None
 
     @app.post("/v1/annotate")
     async def annotate(request: Request) -> JSONResponse:
@@ -184,14 +196,14 @@ def create_app(config: ServeConfig, judge: Judge | None = None) -> FastAPI:
             raise ApiError(400, str(err)) from None
         labels = [None if isinstance(a, ItemError) else {"value": a.value, "raw": a.raw, "cached": a.cached}
                   for a in answers]
-        errors = [{"index": i, "message": a.message, "retryable": a.retryable}
-                  for i, a in enumerate(answers) if isinstance(a, ItemError)]
+        failed = [(i, a) for i, a in enumerate(answers) if isinstance(a, ItemError)]
+        errors = [{"index": i, "message": a.message, "retryable": a.retryable} for i, a in failed]
         body = {"rubric": req.rubric, "labels": labels, "errors": errors}
         if not errors:
             return JSONResponse(body)
-        if any(e["retryable"] for e in errors):
+        if any(a.retryable for _, a in failed):
             return JSONResponse(body, 503, headers={"Retry-After": str(config.retry_after_s)})
-        return JSONResponse(body, 502)
+        return JSONResponse(body, 422 if all(a.invalid for _, a in failed) else 502)
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:

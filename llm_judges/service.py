@@ -7,6 +7,11 @@ committed to the store before any request sees them, so an acknowledged label is
 
 A request waits at most its timeout; items still unlabelled then (back-end slow or down) come back as
 retryable errors while their batch carries on, so asking again later joins it or hits the store.
+
+One bad item never fails its batch-mates (who may be other clients' items): an item that is not valid text (a lone
+surrogate cannot be encoded, tokenised or stored) is answered with its own error and never sent, and a batch that
+fails for a non-retryable reason is split in halves and asked again until the failing item fails alone (see
+`_isolate`). A retryable failure (the back-end down or slow) is nobody's item: the whole batch gets it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,19 @@ class ItemError:
 
     message: str
     retryable: bool
+    invalid: bool = False
+    """The item itself is malformed (the client's fault, never sent upstream)."""
+
+
+def text_problem(item: Item) -> str | None:
+    """Why `item` is not valid text, or None: a lone surrogate (JSON allows `"\\ud800"`) has no UTF-8 encoding,
+    so no back-end can tokenise it and the store cannot keep it."""
+    for text in [item] if isinstance(item, str) else item:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return f"not valid Unicode text: lone surrogate {text[err.start]!r} at position {err.start}"
+    return None
 
 
 class AnnotationService:
@@ -64,9 +82,10 @@ class AnnotationService:
         self.metrics.items.inc(len(items))
         stored = await asyncio.to_thread(self.store.get_many, list(set(keys)))
         self.metrics.cache_hits.inc(sum(k in stored for k in keys))
+        invalid = {key: problem for key, item in zip(keys, items, strict=True) if (problem := text_problem(item))}
         futures: dict[str, asyncio.Future[Label]] = {}
         for key, item in zip(keys, items, strict=True):
-            if key in stored or key in futures:
+            if key in stored or key in futures or key in invalid:
                 continue
             if key in self._pending:
                 self.metrics.dedup_joins.inc()
@@ -79,6 +98,8 @@ class AnnotationService:
         for key in keys:
             if key in stored:
                 out.append(stored[key])
+            elif key in invalid:
+                out.append(ItemError(invalid[key], retryable=False, invalid=True))
             elif not futures[key].done():
                 out.append(ItemError(f"not labelled within {timeout or self.config.request_timeout_s:g}s; the back-end "
                                      "is still working on it: ask again later", retryable=True))
@@ -117,9 +138,59 @@ class AnnotationService:
             task.add_done_callback(self._runs.discard)
 
     async def _send(self, batch: list[tuple[str, Item]], rubric: str) -> None:
-        """One upstream call for `batch`; store the labels durably, then hand them to the waiting requests."""
-        keys, items = [k for k, _ in batch], [i for _, i in batch]
+        """Label `batch` (stored durably first), then hand each label or error to the requests waiting on it."""
         start = time.perf_counter()
+        try:
+            answers = await self._label(batch, rubric)
+        finally:
+            self.metrics.upstream_latency.observe(time.perf_counter() - start)
+            self._slots.release()
+        for (key, _), answer in zip(batch, answers, strict=True):
+            future = self._pending.pop(key)
+            if isinstance(answer, JudgeError):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _label(self, batch: list[tuple[str, Item]], rubric: str) -> list[Label | JudgeError]:
+        """One label or error per item of `batch`; a non-retryable failure is pinned on its items (`_isolate`)."""
+        try:
+            return await self._ask(batch, rubric)
+        except JudgeError as err:
+            if isinstance(err, UpstreamError) or len(batch) == 1:
+                return [err] * len(batch)
+            return await self._isolate(batch, rubric, known_bad=False)
+
+    async def _isolate(self, batch: list[tuple[str, Item]], rubric: str, known_bad: bool) -> list[Label | JudgeError]:
+        """Ask each half of a failed batch again, recursing into the halves that fail, so a bad item fails alone.
+
+        One bad item in n costs about 2*log2(n) extra calls. When both halves of the original batch fail too, the
+        failure is the back-end's (a wrong model name, say), not an item's: splitting stops there (3 calls). Below
+        the top (`known_bad`: the other half passed, so this one holds a bad item) both halves may hold one.
+        """
+        half = len(batch) // 2
+        parts = [batch[:half], batch[half:]]
+        answers: list[list[Label] | JudgeError] = []
+        for part in parts:
+            try:
+                answers.append(await self._ask(part, rubric))
+            except JudgeError as part_err:
+                answers.append(part_err)
+        if not known_bad and all(isinstance(a, JudgeError) for a in answers):
+            return [a for part, a in zip(parts, answers, strict=True) for _ in part]  # type: ignore[misc]
+        out: list[Label | JudgeError] = []
+        for part, answer in zip(parts, answers, strict=True):
+            if not isinstance(answer, JudgeError):
+                out += answer
+            elif isinstance(answer, UpstreamError) or len(part) == 1:
+                out += [answer] * len(part)
+            else:
+                out += await self._isolate(part, rubric, known_bad=True)
+        return out
+
+    async def _ask(self, batch: list[tuple[str, Item]], rubric: str) -> list[Label]:
+        """One upstream call for `batch`, its labels committed to the store; any failure is a `JudgeError`."""
+        keys, items = [k for k, _ in batch], [i for _, i in batch]
         self.metrics.upstream_calls.inc()
         self.metrics.upstream_items.inc(len(items))
         try:
@@ -135,17 +206,11 @@ class AnnotationService:
             await asyncio.to_thread(self.store.put_many, keep)
         except Exception as err:
             self.metrics.upstream_errors.inc()
-            if not isinstance(err, JudgeError):
-                log.exception("annotation batch failed")
-                err = JudgeError(f"{type(err).__name__}: {err}")
-            for key in keys:
-                self._pending.pop(key).set_exception(err)
-        else:
-            for key, lab in zip(keys, labels, strict=True):
-                self._pending.pop(key).set_result(lab)
-        finally:
-            self.metrics.upstream_latency.observe(time.perf_counter() - start)
-            self._slots.release()
+            if isinstance(err, JudgeError):
+                raise
+            log.warning("annotation batch of %d failed: %s: %s", len(items), type(err).__name__, err)
+            raise JudgeError(f"{type(err).__name__}: {err}") from err
+        return labels
 
     async def aclose(self) -> None:
         """Stop the batchers (queued and in-flight items fail as retryable)."""

@@ -4,7 +4,8 @@
 an ONI classification prompt gets `<label>FOO</label>` when the rated message contains one of
 `helpful_words`, else `<label>BAR</label>`; a ranking prompt prefers the description with more of them; anything
 else gets `Score: 5`. Its `mode` turns it into a faulty server ("error": HTTP 500, "hang": never answers in time,
-"garbage": replies with no label, "not-openai": a 200 that is not a completion at all; `fail_next`: the next few requests fail, then it recovers), and `latency_s` adds a fixed delay per request, as a batched LLM server has.
+"garbage": replies with no label, "not-openai": a 200 that is not a completion at all, "bad-json": a 200 declared
+`application/json` whose body is not JSON; `fail_next`: the next few requests fail, then it recovers), and `latency_s` adds a fixed delay per request, as a batched LLM server has.
 It counts requests and prompts, and keeps the last request body, so tests can check batching, de-duplication
 and the parameters sent.
 """
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 _MESSAGE = re.compile(r'Message to rate: \{"(.*)"\}')
 _DESCRIPTION = re.compile(r'\{"description_([12])": "(.*)"\}')
@@ -58,7 +59,7 @@ class ScriptedUpstream:
     def _build(self) -> FastAPI:
         app = FastAPI()
 
-        async def answer(prompts: list[str]) -> JSONResponse | None:
+        async def answer(prompts: list[str]) -> Response | None:
             self.requests += 1
             self.prompts += len(prompts)
             if self.mode == "hang":
@@ -69,6 +70,8 @@ class ScriptedUpstream:
                 return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}}, 500)
             if self.mode == "not-openai":
                 return PlainTextResponse("<html>502 proxy says hello</html>")
+            if self.mode == "bad-json":
+                return Response("<html>502 proxy says hello</html>", media_type="application/json")
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return JSONResponse({"error": {"message": "scripted transient failure", "type": "rate_limit"}},

@@ -58,6 +58,29 @@ class LineEnv(TextEnv):
 envs.register(ENV_ID, entry_point=LineEnv, family="test", instruction_example="reach the goal")
 
 
+class CrashOnceLineEnv(LineEnv):
+    """The line env, whose worker process dies (like a segfaulting NLE) at the first step that finds `crash_file`;
+    the file is removed first, so the restarted worker lives on. In the main process it never dies."""
+
+    def __init__(self, crash_file: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.crash_file = crash_file
+
+    def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        import multiprocessing
+        import os
+
+        if self.crash_file and multiprocessing.parent_process() is not None and os.path.exists(self.crash_file):
+            os.remove(self.crash_file)
+            os._exit(3)
+        return super()._step(action)
+
+
+CRASH_ONCE_ID = "credo-test/LineCrashOnce-v0"
+envs.register(CRASH_ONCE_ID, entry_point="tests._agent_helpers:CrashOnceLineEnv", family="test",
+              instruction_example="reach the goal")
+
+
 def line_policy(cache_dir: str, **policy_fields: Any) -> Any:
     """A tiny default policy whose tokenizer covers the line env (cached under `cache_dir`)."""
     import os

@@ -34,12 +34,13 @@ def build_tiny_checkpoint(path: Path) -> Path:
 
 
 class ScriptedJudge(Judge):
-    """In-process judge: labels by rule after `delay_s`; fails with UpstreamError while `down` is set."""
+    """In-process judge: labels by rule after `delay_s`; fails with UpstreamError while `down` is set, and a whole
+    call raises TypeError when one of its items contains `poison` (as a tokenizer does on input it cannot encode)."""
 
     name = "scripted"
 
-    def __init__(self, delay_s: float = 0.0):
-        self.delay_s, self.down = delay_s, False
+    def __init__(self, delay_s: float = 0.0, poison: str | None = None):
+        self.delay_s, self.down, self.poison = delay_s, False, poison
         self.calls: list[list[Item]] = []
 
     async def annotate(self, items: list[Item], rubric: str) -> list[Label]:
@@ -47,6 +48,8 @@ class ScriptedJudge(Judge):
         await asyncio.sleep(self.delay_s)
         if self.down:
             raise UpstreamError("scripted outage")
+        if self.poison is not None and any(self.poison in str(i) for i in items):
+            raise TypeError("TextEncodeInput must be Union[TextInputSequence, Tuple[InputSequence, InputSequence]]")
         return [Label(1.0 if "gold" in str(i) else 0.0, raw="rule") for i in items]
 
     async def complete(self, messages: list[dict[str, str]], **kwargs: Any) -> list[str]:

@@ -31,3 +31,20 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def _tw_games(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache with games 0 and 1 of the Treasure Hunter L1 family, generated once per session."""
+    from envs.textworld import pregenerate
+
+    root = tmp_path_factory.mktemp("credo-cache")
+    pregenerate("credo/TextWorld-TreasureHunter-L1-v0", [0, 1], workers=1, cache_dir=root)
+    return root
+
+
+@pytest.fixture
+def tw_cache(_tw_games: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`_tw_games`, with `CREDO_CACHE` pointing at it for the test (other tests point it elsewhere)."""
+    monkeypatch.setenv("CREDO_CACHE", str(_tw_games))
+    return _tw_games

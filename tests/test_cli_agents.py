@@ -120,3 +120,21 @@ def test_train_config_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, runne
     monkeypatch.setitem(sys.modules, "agents.trainer", types.SimpleNamespace(train_from_cli=bad))
     res = runner.invoke(cli, ["train", "lr=fast"])
     assert res.exit_code == 2 and "error: config: lr" in res.output and "Traceback" not in res.output
+
+
+def test_best_follows_each_metrics_direction(tmp_path: Path, runner: CliRunner) -> None:
+    """Issue 18.13: `runs show`'s best column took the maximum of timings and KL."""
+    from agents.plots import best_value
+
+    rows = [{"iteration": 1, "success": 0.2, "episode_length": 9.0, "kl": 0.5, "act_seconds": 4.0, "policy_loss": 0.3,
+             "tokens_per_s": 10.0, "spa/heldout_mse": 0.4, "spa/fit_time": 2.0},
+            {"iteration": 2, "success": 0.9, "episode_length": 3.0, "kl": 0.01, "act_seconds": 9.0, "policy_loss": 0.1,
+             "tokens_per_s": 30.0, "spa/heldout_mse": 0.2, "spa/fit_time": 5.0}]
+    best = {k: best_value(rows, k) for k in rows[0] if k != "iteration"}
+    assert best == {"success": 0.9, "episode_length": 3.0, "kl": None, "act_seconds": None, "policy_loss": 0.1,
+                    "tokens_per_s": 30.0, "spa/heldout_mse": 0.2, "spa/fit_time": None}
+    run = _make_run(tmp_path, "a", [0.2, 0.9])
+    run.log_metrics(3, {"kl": 0.5, "act_seconds": 7.0})
+    run.close()
+    out = runner.invoke(cli, ["runs", "show", "a", "--root", str(tmp_path)]).output
+    assert next(line for line in out.splitlines() if "│ kl " in line).rstrip("│ ").endswith("-")

@@ -68,7 +68,7 @@ def test_adapter_passes_the_contract_check_and_runs_in_a_subprocess_pool():
 
 def test_named_actions_and_adapter_from_a_callable():
     assert MOVES.to_action(" UP ") == 3
-    with pytest.raises(KeyError, match="unknown action"):
+    with pytest.raises(KeyError, match="Expected one of left, down, right, up"):
         MOVES.to_action("jump")
     with pytest.raises(ValueError, match="unique"):
         NamedActions(["a", "a"])
@@ -86,9 +86,11 @@ PLUGIN = '''
 """A credo env plug-in living outside the credo repository."""
 from typing import Any
 
+import gymnasium
+
 import envs
 from envs.adapter import NamedActions, register_adapted
-from envs.core import TextEnv
+from envs.core import TextEnv, action_key
 
 WORDS = ["apple", "pear", "plum", "fig"]
 MOVES = NamedActions(["left", "down", "right", "up"])
@@ -113,9 +115,9 @@ class GuessEnv(TextEnv):
 
     def _step(self, action):
         self.t += 1  # every step counts, invalid ones too (the contract check verifies it)
-        valid = action in WORDS
+        valid = action_key(action) in WORDS
         if valid:
-            self.guesses.append(action)
+            self.guesses.append(action_key(action))
         won = self.secret in self.guesses
         obs = "Yes!" if won else ("No." if valid else f"Your action {action!r} was not understood.")
         return obs, float(won), won, self.t >= self.max_steps and not won, self._info(valid)
@@ -142,6 +144,7 @@ def register():
                      admissible_actions=MOVES.admissible, instruction="Reach the goal tile 15.", family="demo",
                      env_kwargs={"is_slippery": False})
     envs.register("demo-crash/Crash-v0", entry_point="credo_demo_plugin:CrashEnv", family="demo-crash")
+    gymnasium.register("plain/Guess-v0", entry_point="credo_demo_plugin:GuessEnv")  # issue 18.7: no envs.register
 '''
 
 PYPROJECT = '''
@@ -182,10 +185,11 @@ def test_plugin_envs_are_listed_made_and_checked(plugin_path):
     listed = _run(plugin_path, "-m", "credo.cli", "envs", "list", "--family", "demo")
     assert listed.returncode == 0, listed.stderr
     assert "demo/Guess-v0" in listed.stdout and "demo/FrozenLake-v0" in listed.stdout
+    assert "plain/Guess-v0" in listed.stdout and "Guess the fruit." in listed.stdout  # card derived from the env
 
     checked = _run(plugin_path, "-m", "credo.cli", "envs", "check", "all", "--family", "demo", "--workers", "2")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "2/2 envs pass" in checked.stdout
+    assert "3/3 envs pass" in checked.stdout
 
     crashed = _run(plugin_path, "-m", "credo.cli", "envs", "check", "demo-crash/Crash-v0", "demo/Guess-v0",
                    "--workers", "2")
@@ -197,8 +201,10 @@ def test_plugin_envs_are_listed_made_and_checked(plugin_path):
         "import envs\n"
         "env = envs.make('demo/FrozenLake-v0'); env.reset(seed=0)\n"
         "for a in ['right', 'right', 'down', 'down', 'down', 'right']: out = env.step(a)\n"
-        "print('WON' if out[4]['success'] else 'LOST', envs.card('demo/Guess-v0').family)\n"))
-    assert played.stdout.split() == ["WON", "demo"], played.stderr
+        "print('WON' if out[4]['success'] else 'LOST', envs.card('demo/Guess-v0').family)\n"
+        "from envs.vector import make_pool\n"
+        "with make_pool('plain/Guess-v0', 2, workers=1) as pool: print(pool.reset(1, seed=0)[1]['instruction'])\n"))
+    assert played.stdout.split() == ["WON", "demo", "Guess", "the", "fruit."], played.stderr
 
 
 def test_plugin_is_invisible_without_its_package():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import string
 from typing import Any
 
 import pytest
@@ -12,10 +13,10 @@ import envs
 from credo.cli import cli
 from envs.check import check_env_id
 from envs.cli import parse_seeds
-from envs.core import TextEnv
+from envs.core import TextEnv, action_key
 
 BUGS = ("none", "raises_on_invalid", "no_instruction", "not_deterministic", "state_not_json", "uncounted_invalid",
-        "admissible_invalid")
+        "admissible_invalid", "loose_parsing", "case_sensitive")
 
 
 class DialEnv(TextEnv):
@@ -42,6 +43,9 @@ class DialEnv(TextEnv):
         return f"The dial shows {self.value}.", self._info(True)
 
     def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        action = action if self.bug == "case_sensitive" else action_key(action) or ""
+        if self.bug == "loose_parsing":  # how NLE's parser read "[north]" or "north!!" as north
+            action = action.strip(string.punctuation)
         valid = action in ("up", "down")
         if self.bug == "admissible_invalid" and action == "down":
             valid = False
@@ -69,6 +73,8 @@ EXPECTED = {
     "state_not_json": "not JSON-serialisable",
     "uncounted_invalid": "not counted as steps",
     "admissible_invalid": "admissible action 'down' gave valid_action=False",
+    "loose_parsing": "action '[up]' gave valid_action=True; only 'up'",
+    "case_sensitive": "case and surrounding whitespace must not matter",
 }
 
 

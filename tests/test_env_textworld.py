@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,25 +10,11 @@ import pytest
 
 import envs
 from envs.check import check_env_id
-from envs.textworld import ensure_game, game_path, pregenerate
+from envs.textworld import ensure_game, game_path
 from envs.textworld.env import compact, parse_inventory, room_view
 
 ENV_ID = "credo/TextWorld-TreasureHunter-L1-v0"
 CHALLENGE, SETTINGS = "tw-treasure_hunter", {"level": 1}
-
-
-@pytest.fixture(scope="session")
-def tw_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private cache with games 0 and 1 of the Treasure Hunter L1 family; `CREDO_CACHE` points at it."""
-    root = tmp_path_factory.mktemp("credo-cache")
-    old = os.environ.get("CREDO_CACHE")
-    os.environ["CREDO_CACHE"] = str(root)
-    pregenerate(ENV_ID, [0, 1], workers=1)
-    yield root
-    if old is None:
-        os.environ.pop("CREDO_CACHE", None)
-    else:
-        os.environ["CREDO_CACHE"] = old
 
 
 def _make(**kwargs):
@@ -81,10 +66,12 @@ def test_invalid_actions_do_nothing_are_flagged_and_counted(tw_cache):
         assert not info["valid_action"] and "not understood" in obs and reward == 0
         assert info["state"]["moves"] == 0 and info["state"]["room"] == info0["state"]["room"]
         assert truncated == (k == 2) and not terminated
-    # case, spacing and a final full stop do not make an admissible command invalid
+    # credo's one rule: case and surrounding whitespace aside, nothing else (a full stop or brackets are invalid)
     env.reset(seed=0)
     first = info0["admissible_actions"][0]
-    assert env.step("  " + first.upper() + ". ")[4]["valid_action"]
+    for bad in (first + ".", f"[{first}]", f"'{first}'", [first]):
+        assert not env.step(bad)[4]["valid_action"], bad
+    assert env.step("  " + first.upper() + " ")[4]["valid_action"]
 
 
 def test_forward_invalid_shows_the_games_own_reply(tw_cache):

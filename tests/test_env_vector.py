@@ -108,8 +108,9 @@ def test_step_async_steps_one_worker_while_the_other_is_free(sub_pool):
 
 
 @pytest.mark.parametrize("how", ["exit", "kill"])
-def test_crashed_worker_is_restarted_and_its_envs_truncated(how):
-    with make_pool(ENV_ID, 4, workers=2) as pool:
+def test_crashed_worker_is_restarted_and_its_envs_truncated(how, caplog):
+    assert make_pool(ENV_ID, 1).restarts == 0  # every pool has the count
+    with make_pool(ENV_ID, 4, workers=2) as pool, caplog.at_level("WARNING", logger="envs.vector"):
         for i in range(4):
             pool.reset(i, seed=i)
         out = pool.step({0: how, 1: "add 1", 2: "add 1"})  # env 0 kills worker 0, which also holds env 2
@@ -118,6 +119,10 @@ def test_crashed_worker_is_restarted_and_its_envs_truncated(how):
             assert truncated and not terminated and info["worker_crashed"] and obs == CRASH_NOTE
         assert not out[1][3] and "worker_crashed" not in out[1][4]
         assert pool.restarts == 1
+        (line,) = [r.getMessage() for r in caplog.records]  # issue 18.8: a restart is said, not silent
+        exit_code = 3 if how == "exit" else -signal.SIGKILL
+        assert f"env worker 0 of {ENV_ID} died (exit code {exit_code}) and was restarted (restart 1" in line
+        assert "its envs [0, 2] end their episodes truncated" in line
         # env 2's episode is gone until it is reset; env 3 (other worker) carries on
         assert pool.step({2: "add 1"})[2][4]["worker_crashed"]
         assert not pool.step({3: "add 1"})[3][3]

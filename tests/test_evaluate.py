@@ -18,14 +18,22 @@ from credo.trajectory import Episode, Step
 ENV = "credo-test/Line-v0"
 
 
-def test_wilson_and_t_intervals_match_textbook_values() -> None:
+def test_wilson_and_bootstrap_intervals() -> None:
     lo, hi = wilson_interval(8, 10)
     assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
     lo, hi = wilson_interval(0, 20)  # the interval stays inside [0, 1] and is not degenerate at 0
     assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
-    lo, hi = mean_interval([1, 2, 3, 4, 5])  # mean 3, sem 0.7071, t(0.975, 4) = 2.7764
-    assert lo == pytest.approx(1.0368, abs=1e-4) and hi == pytest.approx(4.9632, abs=1e-4)
+    lo, hi = mean_interval([1, 2, 3, 4, 5])  # the t-interval would be [1.04, 4.96]; the bootstrap is narrower
+    assert 1.0 < lo < 2.6 < 3.0 < 3.4 < hi < 5.0 and mean_interval([1, 2, 3, 4, 5]) == (lo, hi)  # seeded
     assert mean_interval([2.0, 2.0]) == (2.0, 2.0)
+
+
+@pytest.mark.parametrize("scores", [[0.0] * 19 + [1.0], [1.0] * 18 + [0.0, 0.2], [0.0] * 10 + [1.0] * 10])
+def test_a_bounded_score_gets_an_interval_inside_its_range(scores) -> None:
+    """Issue 18.13: the t-interval of a [0, 1] score read [-0.280, 1.080]."""
+    lo, hi = mean_interval(scores)
+    mean = sum(scores) / len(scores)
+    assert 0.0 <= lo <= mean <= hi <= 1.0 and hi - lo > 0.01
 
 
 def _episode(k: int, success: bool, length: int, eff: float | None = None) -> Episode:
@@ -92,3 +100,34 @@ def test_cli_eval_random_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert res.exit_code == 2 and "unknown env id" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["eval", "missing-run", "--env", ENV, "--root", str(tmp_path)])
     assert res.exit_code == 2 and "'missing-run' is not a run" in res.output
+
+
+def test_the_table_says_what_efficiency_averages_over(capsys) -> None:
+    """Issue 18.13: efficiency read 1.000 next to success 0.05, with nothing saying it averages over successes."""
+    from agents.evaluate import print_result
+
+    eps = [_episode(k, k == 0, 3 if k == 0 else 10, 1.0 if k == 0 else None) for k in range(20)]
+    print_result(summarize(eps, env=ENV, policy="x", greedy=True, seed=0, wall_s=1.0))
+    row = next(line for line in capsys.readouterr().out.splitlines() if "efficiency" in line)
+    assert "1.000" in row and "over 1 successful episode" in row
+
+
+def test_a_missing_run_is_said_before_asking_for_an_env(tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+    res = CliRunner().invoke(app, ["eval", "does-not-exist", "--root", str(tmp_path)], terminal_width=200)
+    assert res.exit_code == 2 and "'does-not-exist' is not a run" in res.output and "--env" not in res.output
+
+
+def test_evaluations_of_one_bare_model_share_one_folder(tmp_path: Path) -> None:
+    """Issue 18.13: each `credo eval tiny` made a new runs/eval-<timestamp>/ folder."""
+    import time
+
+    paths = []
+    for seed in (1, 2):
+        _, path = evaluate_from_config(EvalConfig(policy="random", env=ENV, episodes=3, seed=seed, num_envs=3),
+                                       root=tmp_path, show_progress=False)
+        paths.append(path)
+        time.sleep(1.1)  # results are named by the second
+    assert [p.parent.name for p in paths] == ["eval-random", "eval-random"] and paths[0] != paths[1]
+    assert [p.name for p in tmp_path.iterdir()] == ["eval-random"]

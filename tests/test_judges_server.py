@@ -15,6 +15,7 @@ import pytest
 from llm_judges.config import ServeConfig
 from llm_judges.server import create_app
 from llm_judges.testing import ScriptedUpstream, serve_in_thread
+from tests._judge_helpers import ScriptedJudge
 
 KEY = {"Authorization": "Bearer sekret"}
 
@@ -100,6 +101,7 @@ def test_official_openai_client_against_the_server(upstream, tmp_path):
     (b'{"rubric": "oni-cls-default", "items": [["a", "b"]]}', 400, "labels single texts"),
     (b'{"rubric": "nope", "items": ["a"]}', 404, "unknown rubric"),
     (b'{"rubric": "oni-cls-default", "items": ["a"], "extra": 1}', 400, "extra: unknown key"),
+    (b'{"rubric": "oni-cls-default", "items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
 ])
 def test_malformed_requests_get_one_line_4xx(upstream, tmp_path, body, status, match):
     with judge_server(upstream[1], tmp_path) as url:
@@ -160,3 +162,87 @@ def test_garbage_replies_are_counted_not_crashes(upstream, tmp_path):
         assert "credo_judge_unparseable_total 2.0" in httpx.get(f"{url}/metrics").text
         r = annotate(url, ["5 gold pieces."])  # no label is not stored: asked again
         assert r.json()["labels"][0]["cached"] is False
+
+
+def test_a_bad_item_fails_alone_never_its_batch_mates(tmp_path):
+    """Issue 18.1: an item that makes the back-end raise (a tokenizer's TypeError) used to fail every item batched
+    with it, other clients' requests included. The batch is split until the bad item fails alone."""
+    judge = ScriptedJudge(poison="POISON")
+    config = ServeConfig.build({"store": str(tmp_path / "labels.sqlite"), "max_wait_ms": 300})
+    with serve_in_thread(create_app(config, judge=judge)) as url:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                bad = client.post(f"{url}/v1/annotate", json={"rubric": "oni-cls-default",
+                                                             "items": ["POISON", "You find 3 gold pieces."]})
+                good = [client.post(f"{url}/v1/annotate", json={"rubric": "oni-cls-default",
+                                                               "items": [f"innocent {i}", f"{i} gold"]})
+                        for i in range(6)]
+                return await asyncio.gather(bad, *good)
+
+        bad, *good = asyncio.run(burst())
+        assert len(judge.calls[0]) == 14  # all seven requests shared the first batch
+        assert [r.status_code for r in good] == [200] * 6
+        assert [[lab["value"] for lab in r.json()["labels"]] for r in good] == [[0.0, 1.0]] * 6
+        assert bad.status_code == 502
+        body = bad.json()
+        assert body["labels"][0] is None and body["labels"][1]["value"] == 1.0  # its request-mate is labelled too
+        assert body["errors"] == [{"index": 0, "retryable": False, "message": body["errors"][0]["message"]}]
+        assert body["errors"][0]["message"].startswith("TypeError: TextEncodeInput")
+        assert len(judge.calls) <= 1 + 2 * 4  # one bad item in 14 costs about 2*log2(14) extra calls
+
+
+def test_a_failure_of_every_item_is_not_split_item_by_item(tmp_path):
+    """When both halves of a failed batch fail too, the back-end is at fault, not an item: 3 calls, not 2n-1."""
+    judge = ScriptedJudge(poison="")  # every item "contains" the empty string: every call fails
+    config = ServeConfig.build({"store": str(tmp_path / "labels.sqlite")})
+    with serve_in_thread(create_app(config, judge=judge)) as url:
+        r = httpx.post(f"{url}/v1/annotate", json={"rubric": "oni-cls-default", "items": [f"m{i}" for i in range(16)]},
+                       timeout=30)
+        assert r.status_code == 502 and len(r.json()["errors"]) == 16
+        assert len(judge.calls) == 3
+
+
+def test_a_lone_surrogate_is_a_per_item_error_never_sent_upstream(upstream, tmp_path):
+    """Issue 18.1's reproduction: `"\\ud800"` next to a good item, over the openai back-end (whose client could not
+    encode the batch): the surrogate gets its own 4xx-kind error, the good item its label."""
+    up, up_url = upstream
+    with judge_server(up_url, tmp_path) as url:
+        body = b'{"rubric":"oni-cls-default","items":["\\ud800","You kill the newt!"]}'
+        r = httpx.post(f"{url}/v1/annotate", content=body, headers={**KEY, "content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        answer = r.json()
+        assert answer["labels"][0] is None and answer["labels"][1]["value"] == 1.0
+        assert "lone surrogate" in answer["errors"][0]["message"] and not answer["errors"][0]["retryable"]
+        assert up.prompts == 1  # only the good item went upstream
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_an_upstream_200_with_a_non_json_body_is_a_retryable_503(upstream, tmp_path, api):
+    """Issue 18.3: such a reply was a 500 on /v1/chat/completions and a non-retryable 502 on /v1/annotate, where
+    every other upstream fault is a retryable 503 with Retry-After."""
+    up, up_url = upstream
+    up.mode = "bad-json"
+    with judge_server(up_url, tmp_path, retry_after_s=3, judge={"api": api}) as url:
+        r = annotate(url, ["You kill the newt!"])
+        assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+        assert r.json()["errors"][0]["retryable"] and "not JSON" in r.json()["errors"][0]["message"]
+        r = httpx.post(f"{url}/v1/chat/completions", headers=KEY, timeout=30,
+                       json={"model": "credo-judge", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+        assert r.json()["error"]["type"] == "upstream_error"
+        up.mode = "ok"
+        assert annotate(url, ["You kill the newt!"]).status_code == 200
+
+
+@pytest.mark.parametrize("header, status", [
+    ("Bearer sekret", 200), ("bearer sekret", 200), ("BEARER   sekret", 200),  # RFC 7235: the scheme's case is free
+    ("sekret", 401), ("Basic sekret", 401), ("Token sekret", 401), ("Bearer", 401), ("Bearer sekret2", 401), ("", 401),
+])
+def test_the_api_key_is_accepted_only_as_a_bearer_token(upstream, tmp_path, header, status):
+    """Issue 18.4: a key sent without the `Bearer ` prefix used to be accepted."""
+    with judge_server(upstream[1], tmp_path) as url:
+        r = httpx.post(f"{url}/v1/annotate", json={"rubric": "oni-cls-default", "items": ["a"]},
+                       headers={"Authorization": header} if header else {})
+        assert r.status_code == status, r.text
+        assert httpx.get(f"{url}/v1/models", headers={"Authorization": header}).status_code == status

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from agents.runs import RunDir
+from agents.runs import RunDir, RunNameTaken
 from credo.config import Config
 from credo.trajectory import Episode, Step
 
@@ -19,16 +19,16 @@ class _Cfg(Config):
     lr: float = Field(1e-3, description="learning rate")
 
 
-def test_create_writes_config_and_names_are_unique(tmp_path: Path) -> None:
+def test_create_writes_config_and_a_taken_name_is_an_error(tmp_path: Path) -> None:
     a = RunDir.create("exp", _Cfg(lr=0.5), root=tmp_path)
-    b = RunDir.create("exp", _Cfg(), root=tmp_path)
-    c = RunDir.create("exp", _Cfg(), root=tmp_path)
-    assert [a.name, b.name, c.name] == ["exp", "exp-2", "exp-3"]
+    with pytest.raises(RunNameTaken, match=r"run name 'exp' is taken .*credo train --resume"):
+        RunDir.create("exp", _Cfg(), root=tmp_path)  # issue 18.11: it used to become exp-2 silently
     assert a.config()["lr"] == 0.5
     assert _Cfg.build(a.config()) == _Cfg(lr=0.5)
-    auto = RunDir.create(None, _Cfg(credit="spa:1.0,oprl:0.5"), root=tmp_path)
-    assert auto.name.startswith("MiniHack-Room-5x5-v0-spa-1.0-oprl-0.5-")
-    assert [r.name for r in RunDir.find_all(tmp_path)] == ["exp", "exp-2", "exp-3", auto.name]
+    autos = [RunDir.create(None, _Cfg(credit="spa:1.0,oprl:0.5"), root=tmp_path) for _ in range(2)]
+    assert autos[0].name.startswith("MiniHack-Room-5x5-v0-spa-1.0-oprl-0.5-")
+    assert autos[1].name != autos[0].name  # default names (a timestamp) are made unique
+    assert {r.name for r in RunDir.find_all(tmp_path)} == {"exp", autos[0].name, autos[1].name}
 
 
 def test_open_by_name_or_path_and_bad_path(tmp_path: Path) -> None:
@@ -69,7 +69,29 @@ def test_tensorboard_scalars_are_readable(tmp_path: Path) -> None:
     run.close()
     acc = EventAccumulator(str(run.path))
     acc.Reload()
-    assert [(e.step, e.value) for e in acc.Scalars("success")] == [(0, 0.0), (1, 1.0), (2, 2.0)]
+    assert [(e.step, e.value) for e in acc.Scalars("success")] == [(0, 0.0), (1, 1.0), (2, 2.0)]  # no env_steps
+
+
+def test_tensorboard_steps_are_env_steps_and_a_resume_reads_as_one_curve(tmp_path: Path) -> None:
+    """Issue 18.15: TensorBoard's x axis was the iteration while `credo runs plot` uses env steps; a resumed run
+    must not show the killed process's points past the checkpoint next to the new ones."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = RunDir.create("tb", _Cfg(), root=tmp_path)
+    for it, steps in ((1, 512), (2, 1024), (3, 1536)):  # the process is killed after iteration 3's row...
+        run.log_metrics(it, {"success": it / 10, "env_steps": steps})
+    run.close()
+    resumed = RunDir.open(run.path)  # ...and resumed, in a new process, from the checkpoint of iteration 2
+    resumed.truncate_metrics(2)
+    for it, steps in ((3, 1600), (4, 2200)):  # episodes restart, so the new iteration 3 ends at another count
+        resumed.log_metrics(it, {"success": it / 10 + 0.05, "env_steps": steps})
+    resumed.close()
+    acc = EventAccumulator(str(run.path))
+    acc.Reload()
+    curve = [(e.step, round(e.value, 3)) for e in acc.Scalars("success")]
+    assert curve == [(512, 0.1), (1024, 0.2), (1600, 0.35), (2200, 0.45)]
+    assert [e.step for e in acc.Scalars("iteration")] == [512, 1024, 1600, 2200]
+    assert "env_steps" not in acc.Tags()["scalars"]  # it is the axis
 
 
 def _write_files(n: int):

@@ -22,7 +22,7 @@ from agents.trainer import TRAINER_STATE, StartOrderWindow, Trainer, train_from_
 from credit.base import CreditModule, CreditOutput
 from credo.config import ConfigError
 from credo.trajectory import Episode, Step
-from tests._agent_helpers import line_config, line_policy
+from tests._agent_helpers import CRASH_ONCE_ID, line_config, line_policy
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "per_s", "wall_time", "time", "credit_share")
@@ -224,3 +224,56 @@ def test_every_estimator_and_mode_trains_end_to_end(cache_dir, tmp_path, fields)
         assert np.isfinite(row["value_loss"])
     if "learner" in fields:
         assert row["kl_ref"] >= 0
+
+
+def test_env_worker_restarts_are_a_cumulative_metric(cache_dir, tmp_path):
+    """Issue 18.8: a crashed env worker was restarted silently; now the trainer logs `env_worker_restarts`
+    (the pool's `restarts`), kept across a resume."""
+    crash = tmp_path / "crash-now"
+    crash.touch()
+    fields = {"env": CRASH_ONCE_ID, "workers": 1, "env_kwargs": {"crash_file": str(crash)}, "total_env_steps": 64}
+    summary = Trainer(line_config(tmp_path, name="crashy", **fields)).train()
+    assert not crash.exists()
+    assert [r["env_worker_restarts"] for r in RunDir.open(summary["run"]).read_metrics()] == [1.0]
+    train_from_cli(None, ["total_env_steps=128"], summary["run"])
+    assert [r["env_worker_restarts"] for r in RunDir.open(summary["run"]).read_metrics()] == [1.0, 1.0]
+
+
+def test_a_run_that_fails_to_set_up_leaves_no_folder_and_a_taken_name_is_said(cache_dir, tmp_path, monkeypatch):
+    """Issue 18.11: failed runs left empty folders, and the next run of the same name silently became NAME-2."""
+    from typer.testing import CliRunner
+
+    from credo.cli import cli
+
+    monkeypatch.setenv("CREDO_CACHE", str(cache_dir))
+    runner = CliRunner()
+    base = ["train", "--env", "credo-test/Line-v0", "--name", "exp", f"runs_root={tmp_path}", "progress=false",
+            "total_env_steps=64", "steps_per_iter=64", "num_envs=4", "torch_threads=1"]
+    failed = runner.invoke(cli, [*base, f"policy.model={tmp_path / 'no-such-model'}"])
+    assert failed.exit_code == 2 and "error:" in failed.output and "Traceback" not in failed.output
+    assert not (tmp_path / "exp").exists()  # the folder made for the run is gone again
+    ok = runner.invoke(cli, base)
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(cli, base)
+    assert again.exit_code == 2 and "run name 'exp' is taken" in again.output and "--resume" in again.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+
+
+def test_resuming_a_finished_run_says_its_budget_is_reached_and_how_to_extend_it(cache_dir, tmp_path, monkeypatch):
+    """Issue 18.12: `credo train --resume` on a finished run exited 0 and reprinted the old summary."""
+    from typer.testing import CliRunner
+
+    from credo.cli import cli
+
+    monkeypatch.setenv("CREDO_CACHE", str(cache_dir))
+    summary = Trainer(line_config(tmp_path, name="done", total_env_steps=64)).train()
+    steps = summary["env_steps"]
+    out = CliRunner().invoke(cli, ["train", "--resume", summary["run"]], terminal_width=300)
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert f"run done has reached its budget (total_env_steps=64; {steps} env steps" in out.output
+    assert f"credo train --resume {summary['run']} total_env_steps=" in out.output
+    extended = out.output.rsplit("total_env_steps=", 1)[1].split()[0]
+    assert int(extended) > steps
+    more = CliRunner().invoke(cli, ["train", "--resume", summary["run"], f"total_env_steps={extended}"])
+    assert more.exit_code == 0, more.output  # the suggested override does extend it
+    assert RunDir.open(summary["run"]).read_metrics()[-1]["env_steps"] >= int(extended)

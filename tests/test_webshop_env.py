@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import envs
-from envs.core import INVALID_ACTION_NOTE
+from envs.core import NotText, invalid_action_note
 from envs.webshop.env import WebShopEnv
 from envs.webshop.pages import SEP
 from envs.webshop.reward import purchase_reward
@@ -88,21 +88,23 @@ def test_item_page_options_persist_and_reset(env):
     assert info["state"]["options"] == {} and info["state"]["page"] == "search"
 
 
-def test_parsing_follows_webshop(env):
+def test_parsing_follows_webshop():
+    env = WebShopEnv(num_products=1000, max_steps=30)
     _, info = env.reset(seed=3)
     go(env, info["admissible_actions"][0])
     asin = env.catalog[env.page.page_results()[0]].asin
     *_, info = go(env, f"  click[{asin.upper()}]  ")  # argument lowercased, surrounding spaces ignored
     assert info["state"]["page"] == "item"
     before = env.render()
-    for bad in ("Click[buy now]", "click[]", "search[]", "search[   ]", "click buy now", "buy", "click[search]",
-                "click[not a button]", "", "[buy now]"):
+    for bad in ("click[]", "search[]", "search[   ]", "click buy now", "buy", "click[search]", "click[not a button]",
+                "", "[buy now]", "[click[buy now]]", "'click[buy now]'", "click[buy now]!!", "click[buy now] please",
+                ["click[buy now]"], ("click[buy now]",)):
         obs, reward, term, trunc, info = env.step(bad)
         assert info["valid_action"] is False, bad
-        assert obs == f"{INVALID_ACTION_NOTE.format(action=bad)}\n{before}"
+        assert obs.split("\n", 1) == [invalid_action_note(NotText(bad) if not isinstance(bad, str) else bad), before]
         assert reward == 0.0 and not term
     assert env.step(None)[4]["valid_action"] is False
-    *_, info = go(env, "click[Buy Now]")
+    *_, info = go(env, " CLICK[Buy Now] ")  # the one rule: case and surrounding whitespace aside
     assert info["state"]["page"] == "done"
 
 

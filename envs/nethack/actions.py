@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 from nle import nethack
 
+from envs.core import action_key
+
 _COMPASS = {"N": "north", "E": "east", "S": "south", "W": "west",
             "NE": "northeast", "SE": "southeast", "SW": "southwest", "NW": "northwest"}
 _TEXT_CHARACTERS = {"PLUS": "plus", "MINUS": "minus", "SPACE": "space", "APOS": "apostrophe",
                     "QUOTE": "quote", "DOLLAR": "dollar"}
-_STRIP = string.whitespace + string.punctuation
 _CHOICES = re.compile(r"\[([a-zA-Z$\- ]+?)(?: or [^\]]*)?\]")
 """The key choices of a NetHack question: "[fghi or ?*]", "[a-c or ?*]", "[ynq]"."""
 
@@ -33,24 +34,19 @@ def action_name(action: int) -> str:
     return member.lower()
 
 
-def normalize(text: str) -> str:
-    """Lower-case, strip surrounding whitespace/punctuation, and collapse inner `_`, `-` and spaces."""
-    words = text.strip(_STRIP).lower().replace("_", " ").replace("-", " ").split()
-    return " ".join(words)
-
-
 class ActionSet:
     """The names of one task's actions, in the task's own order, and the text -> index parser.
 
-    Accepted inputs, in order: a name ("far east", case and surrounding punctuation ignored), or the
-    exact key a human would press ("k" is north, "K" far north, "," pickup), which is how a letter answers
-    a prompt such as "What do you want to eat? [fg or ?*]".
+    An action is one of the names ("far east"), matched by credo's one rule (`envs.core.action_key`: case and
+    surrounding whitespace aside, nothing else). A NetHack question answered by a key ("What do you want to eat?
+    [fg or ?*]") is answered with the name of the action that presses it, which the observation's "Keys:" line
+    gives (`key_hint`).
     """
 
     def __init__(self, actions: Sequence[int]) -> None:
         self.actions = tuple(actions)
         self.names = [action_name(a) for a in self.actions]
-        self._by_name = {name: i for i, name in reversed(list(enumerate(self.names)))}
+        self._by_name = {action_key(name): i for i, name in reversed(list(enumerate(self.names)))}
         self._by_key = {chr(int(a)): i for i, a in reversed(list(enumerate(self.actions)))
                         if chr(int(a)) in string.printable and not chr(int(a)).isspace()}
 
@@ -59,10 +55,8 @@ class ActionSet:
 
     def parse(self, text: str) -> int | None:
         """Index of the action `text` names in this set, or None when it names none."""
-        stripped = text.strip()
-        if len(stripped) == 1 and stripped in self._by_key:
-            return self._by_key[stripped]
-        return self._by_name.get(normalize(stripped))
+        key = action_key(text)
+        return None if key is None else self._by_name.get(key)
 
     def key_hint(self, question: str) -> str:
         """Which action presses each key a NetHack question offers, e.g. "Keys: f = fire, g = rush".

@@ -22,7 +22,7 @@ from gymnasium.envs.registration import load_env_creator
 from nle import nethack
 
 from credo.config import ConfigError
-from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.core import TextEnv, invalid_action_note
 from envs.nethack.actions import ActionSet
 from envs.nethack.progression import progression
 from envs.nethack.text import Renderer, StateFeatures, TextOptions, decode, shortest_path_length, stats_state
@@ -199,7 +199,7 @@ class NLETextEnv(TextEnv):
         self._steps += 1
         index = self.action_set.parse(action)
         if index is None:
-            note = INVALID_ACTION_NOTE.format(action=action) + " Choose one of the listed actions."
+            note = invalid_action_note(action) + " Choose one of the listed actions."
             truncated = self._steps >= self.max_episode_steps
             info = self._info({}, success=False, valid=False)
             return f"{note}\n{self._text}", 0.0, False, truncated, info

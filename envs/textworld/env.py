@@ -7,7 +7,8 @@ Contract choices (see envs/README.md):
   last one), so unseeded runs are reproducible too and touch only a few cached games instead of generating
   random ones. For held-out games, make the env with a larger `num_games` and seeds above the training ones.
 - The observation is TextWorld's feedback, compacted: the ASCII banner and runs of blank lines removed.
-- An action is valid when it is one of TextWorld's admissible commands (case and spacing ignored). An invalid
+- An action is valid when it is one of TextWorld's admissible commands (case and surrounding whitespace aside,
+  credo's one rule `envs.core.action_key`). An invalid
   action is not sent to the game: nothing happens, the step is counted, `valid_action=False` and the next
   observation says it was not understood. With `forward_invalid=True` the command is still sent to the game
   and its own reply ("That's not a verb I recognise.", "You can't go that way.") is shown after the note;
@@ -22,8 +23,8 @@ import re
 import warnings
 from typing import Any, ClassVar
 
-from envs.core import INVALID_ACTION_NOTE, TextEnv
-from envs.textworld.games import challenges, ensure_game
+from envs.core import TextEnv, action_key, invalid_action_note
+from envs.textworld.games import GAMES_PER_ID, challenges, ensure_game
 
 _BANNER_LINE = re.compile(r"^[\s_|\\$/<>]*$")
 _ROOM_HEADER = re.compile(r"^-= (.+?) =-\s*$", re.MULTILINE)
@@ -117,11 +118,6 @@ def room_view(facts: list[Any], kinds: dict[str, str]) -> tuple[list[dict[str, s
     return things, sorted(set(exits.values()))
 
 
-def normalise(command: str) -> str:
-    """Case, surrounding whitespace, inner runs of spaces and a final full stop do not change a command."""
-    return " ".join(command.strip().rstrip(".").lower().split())
-
-
 class TextWorldEnv(TextEnv):
     """A TextWorld challenge at fixed settings; game `k` is the game TextWorld generates with seed `k`."""
 
@@ -144,7 +140,7 @@ class TextWorldEnv(TextEnv):
     outcome_keys: ClassVar[frozenset[str]] = frozenset({"points", "won", "lost"})
     """Points are the reward summed (`score` = points / max points); won and lost end the episode."""
 
-    def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = 100,
+    def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = GAMES_PER_ID,
                  cache_dir: str | None = None, forward_invalid: bool = False, render_mode: str | None = None) -> None:
         super().__init__(render_mode)
         known = {c.name: c for c in challenges()}
@@ -205,8 +201,9 @@ class TextWorldEnv(TextEnv):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         self._steps += 1
-        admissible = {normalise(a): a for a in self._state.admissible_commands or []}
-        command = admissible.get(normalise(action))
+        admissible = {action_key(a): a for a in self._state.admissible_commands or []}
+        key = action_key(action)
+        command = None if key is None else admissible.get(key)
         reward = 0.0
         if command is not None:
             before = self._state.score or 0
@@ -214,8 +211,8 @@ class TextWorldEnv(TextEnv):
             reward = float((self._state.score or 0) - before)
             obs = compact(self._state.feedback)
         else:
-            obs = INVALID_ACTION_NOTE.format(action=action) + " Choose one of the admissible commands."
-            if self.forward_invalid and action.strip():
+            obs = invalid_action_note(action) + " Choose one of the admissible commands."
+            if self.forward_invalid and key:
                 before = self._state.score or 0
                 self._state, _, _ = self._tw.step(action)
                 reward = float((self._state.score or 0) - before)

@@ -116,6 +116,10 @@ def challenges() -> tuple[Challenge, ...]:
     )
 
 
+GAMES_PER_ID = 100
+"""Games an id plays by default (`TextWorldEnv(num_games=...)`): `reset(seed=k)` plays game `k % GAMES_PER_ID`."""
+
+
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache root: the explicit `cache_dir`, else credo's shared root (`$CREDO_CACHE` or `~/.cache/credo`)."""
     return Path(cache_dir).expanduser() if cache_dir else paths.cache_root()
@@ -231,12 +235,8 @@ def _generate_one(args: tuple[str, dict[str, Any], int, str | None]) -> int:
     return args[2]
 
 
-def pregenerate(env_id: str, seeds: Iterable[int], workers: int = 1, cache_dir: str | os.PathLike | None = None,
-                on_done: Any = None) -> list[Path]:
-    """Generate the games `seeds` of a credo TextWorld id into the cache, `workers` processes at a time.
-
-    `on_done(seed)` is called as each game is ready (the CLI advances its progress bar with it).
-    """
+def _challenge_of(env_id: str) -> tuple[str, dict[str, Any]]:
+    """(challenge, settings) of a credo TextWorld id; a one-line ValueError for another family."""
     import gymnasium as gym
 
     from envs.registry import card
@@ -244,7 +244,22 @@ def pregenerate(env_id: str, seeds: Iterable[int], workers: int = 1, cache_dir: 
     if card(env_id).family != "textworld":
         raise ValueError(f"{env_id} is not a TextWorld env; only TextWorld games are generated ahead of time")
     kwargs = gym.spec(env_id).kwargs
-    challenge, settings = kwargs["challenge"], kwargs["settings"]
+    return kwargs["challenge"], kwargs["settings"]
+
+
+def missing_games(env_id: str, seeds: Iterable[int], cache_dir: str | os.PathLike | None = None) -> list[int]:
+    """The seeds among `seeds` whose game of `env_id` is not in the cache yet (generated on first use)."""
+    challenge, settings = _challenge_of(env_id)
+    return [s for s in seeds if not game_path(challenge, settings, s, cache_dir).exists()]
+
+
+def pregenerate(env_id: str, seeds: Iterable[int], workers: int = 1, cache_dir: str | os.PathLike | None = None,
+                on_done: Any = None) -> list[Path]:
+    """Generate the games `seeds` of a credo TextWorld id into the cache, `workers` processes at a time.
+
+    `on_done(seed)` is called as each game is ready (the CLI advances its progress bar with it).
+    """
+    challenge, settings = _challenge_of(env_id)
     root = str(cache_root(cache_dir))
     jobs = [(challenge, settings, int(s), root) for s in seeds]
     if workers <= 1:

@@ -4,8 +4,10 @@ An episode: the shopper gets an instruction, searches, browses results and items
 "buy now"; the reward on purchase is WebShop's score in [0, 1] (`reward.purchase_reward`), `score` = that reward
 and `success` = (reward == 1). Reaching `max_steps` without buying ends the episode truncated with reward 0.
 
-Actions are parsed as WebShop does: the regex `(.+)\\[(.+)\\]`, the argument lowercased. A search needs non-empty
-keywords; a click must name one of the page's clickables. Unlike WebShop's silent no-op, an invalid action follows
+Actions are parsed as WebShop does: the regex `(.+)\\[(.+)\\]`, the argument lowercased, with credo's one rule
+(`envs.core.action_key`: case and surrounding whitespace aside) and the whole action matched, where WebShop's
+`re.match` ignores text after the closing bracket. A search needs non-empty keywords; a click must name one of the
+page's clickables. Unlike WebShop's silent no-op, an invalid action follows
 the credo contract: the page does not change, `valid_action` is False, and the next observation starts with a
 one-line note saying the action was not understood; it still uses up a step, as under WebShop's step cap.
 
@@ -22,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.core import TextEnv, action_key, invalid_action_note
 from envs.webshop.catalog import Catalog, GeneratedCatalog, find_data_file, load_webshop_catalog
 from envs.webshop.expert import expert_action
 from envs.webshop.goals import Goal, GoalSet
@@ -31,7 +33,7 @@ from envs.webshop.reward import purchase_reward
 from envs.webshop.search import DEFAULT_CACHE_DIR, SearchEngine, query_from_instruction
 
 ACTION_PATTERN = re.compile(r"(.+)\[(.+)\]")
-"""WebShop's action regex (`parse_action`), matched at the start of the action."""
+"""WebShop's action regex (`parse_action`), matched against the whole action's `action_key`."""
 RESET_OPTIONS = ("goal_index", "split")
 
 
@@ -124,10 +126,10 @@ class WebShopEnv(TextEnv):
     def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         assert self.goal is not None, "call reset() before step()"
         obs, clickables = self._render()
-        note = f"{INVALID_ACTION_NOTE.format(action=action)}\n"
+        note = f"{invalid_action_note(action)}\n"
         if self.done:  # stepping a finished episode changes nothing
             return note + obs, 0.0, True, False, self._info(clickables, valid=False)
-        new_page = self._apply(action.strip(), clickables)
+        new_page = self._apply(action, clickables)
         self.steps += 1  # an invalid action uses up a step too, as under WebShop's step-capped wrappers
         terminated, extra = False, {}
         if new_page is None:
@@ -152,10 +154,11 @@ class WebShopEnv(TextEnv):
 
     def _apply(self, action: str, clickables: list[str]) -> PageState | None:
         """The page after `action`, or None when the action is invalid here."""
-        match = ACTION_PATTERN.match(action)
+        key = action_key(action)
+        match = None if key is None else ACTION_PATTERN.fullmatch(key)
         if match is None:
             return None
-        name, arg = match.group(1), match.group(2).lower().strip()
+        name, arg = match.group(1), match.group(2).strip()
         if name == "search" and arg:
             return self.shop.search(arg)
         if name == "click":

@@ -1,7 +1,8 @@
 """The `openai` back-end: any OpenAI-compatible server (vLLM, OpenAI, Ollama, llama.cpp, FastChat, credo itself).
 
 Retries with exponential backoff on 429, 5xx, timeouts and connection errors are the official `openai` package's
-own (`max_retries`, honouring Retry-After); a failure that survives them becomes a one-line `UpstreamError`.
+own (`max_retries`, honouring Retry-After); a failure that survives them becomes a one-line `UpstreamError`, and so
+does a reply that is not an OpenAI completion (a 200 with a non-JSON body, or JSON of another shape).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class OpenAIJudge(PromptedJudge):
             except openai.APIStatusError as err:
                 retry = UpstreamError if err.status_code >= 500 or err.status_code == 429 else JudgeError
                 raise retry(f"{self.config.base_url}: HTTP {err.status_code}: {_first_line(err)}") from None
+            except (ValueError, openai.APIResponseValidationError) as err:  # a 200 whose body is not JSON (a proxy's
+                # error page): like any other upstream fault, worth retrying later (json.JSONDecodeError is a ValueError)
+                raise UpstreamError(f"{self.config.base_url}: the reply is not JSON: {type(err).__name__}: "
+                                    f"{_first_line(err)}") from None
 
     def _choices(self, out: Any, expected: int) -> list[Any]:
         """The reply's choices in index order; a reply that is not a completion is a one-line UpstreamError."""
