@@ -161,7 +161,8 @@ class Rollout:
                 prompt_ids=list(prompt), action_ids=sample.action_ids, action_text=sample.text,
                 logprob=sample.logprob, token_logprobs=sample.token_logprobs,
                 candidates=list(cands) if cands is not None else None,
-                candidate_logprobs=sample.candidate_logprobs, reward=float(reward) - penalty,
+                candidate_logprobs=sample.candidate_logprobs, generated_text="" if cands is not None else sample.raw,
+                reward=float(reward) - penalty,
                 valid_action=bool(info.get("valid_action", True)) and sample.valid,
                 state=dict(slot.info.get("state") or {}), next_state=dict(info.get("state") or {}),
                 caption=caption_of(slot.info), done=done))

@@ -45,16 +45,22 @@ learner's bounded wait for this batch's labels (`label_wait_s=0` is ONI's), the 
 (`ranking_raw=true` gives the released raw r_phi), and an optional label gate `min_labels` (off: 0, as in the
 paper). Controls for comparisons: `shuffle_labels` (labels without meaning) and `extrinsic_coeff=0` (the
 intrinsic reward alone, ONI's reward-free setting; needs `rescale_extrinsic=true`, the default).
+
+Every label received is appended, as the judge gave it (before `shuffle_labels` permutes), to
+`run_dir/credit/oni/labels.jsonl` (`LABELS_FILE`), so a run's labels can be read back (`credo runs serve` shows
+their counts and the captions labelled helpful).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 import threading
 import time
 from collections import Counter, deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -71,6 +77,10 @@ if TYPE_CHECKING:
     from llm_judges.base import Judge
 
 log = logging.getLogger(__name__)
+
+LABELS_FILE = "labels.jsonl"
+"""Every label received, one JSON object a line: {"item": caption or [caption_a, caption_b], "label": value or
+null (unparseable), "time": unix}; appended under `run_dir/credit/oni/` as labels arrive (a resumed run appends)."""
 
 RewardModelName = Literal["retrieval", "classification", "ranking"]
 
@@ -254,6 +264,7 @@ class ONI(CreditModule):
         self._rm_metrics: dict[str, float] = {}
         self._last_time, self._last_labels = time.monotonic(), 0
         self._last_error = ""
+        self.labels_file = Path(self.context.run_dir) / "credit" / "oni" / LABELS_FILE if self.context.run_dir else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if c.background:
@@ -315,6 +326,7 @@ class ONI(CreditModule):
         labels = self.client.poll()
         if not labels:
             return 0
+        self._record(labels)
         good = {item: lab.value for item, lab in labels.items() if lab.value is not None}
         self.counts["labels_received"] += len(labels)
         self.counts["labels_unparseable"] += len(labels) - len(good)
@@ -364,6 +376,17 @@ class ONI(CreditModule):
                 time.sleep(0.01)
             n = self._merge()
         self._train_on_new(n)
+
+    def _record(self, labels: dict[Any, Any]) -> None:
+        """Append the received labels to `run_dir/credit/oni/labels.jsonl` (what `credo runs serve` shows)."""
+        if self.labels_file is None:
+            return
+        self.labels_file.parent.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        with open(self.labels_file, "a") as fh:
+            for item, lab in labels.items():
+                fh.write(json.dumps({"item": item if isinstance(item, str) else list(item), "label": lab.value,
+                                     "time": now}) + "\n")
 
     def _train(self, steps: int) -> None:
         """`steps` reward-model updates, taking the lock for one update at a time so scoring waits at most one."""

@@ -43,6 +43,8 @@ class Step:
     """Choose mode: the admissible actions that were scored (the action is one of them); None in generate mode."""
     candidate_logprobs: list[float] | None = None
     """Choose mode: each candidate's log-prob under the acting policy, in `candidates` order."""
+    generated_text: str = ""
+    """Generate mode: the policy's whole reply, which `action_text` was parsed from; '' in choose mode."""
     reward: float = 0.0
     """Env reward received after the action."""
     valid_action: bool = True

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from credit.oni import ONI, ONIConfig, caption, default_extrinsic_coeff, episode_counts
+from credit.oni import LABELS_FILE, ONI, ONIConfig, caption, default_extrinsic_coeff, episode_counts
 from credit.oni_reward_models import ClassificationModel, RankingModel, RetrievalModel, encode_messages
 from credo.config import ConfigError
 from credo.trajectory import Episode, Step
@@ -84,11 +86,12 @@ def nethack_episode(eid: str, messages: list[str], rewards: list[float] | None =
                    steps=steps)
 
 
-def make_oni(judge: Judge, env_id: str = "credo/NetHackScore-v0", **overrides: Any) -> ONI:
+def make_oni(judge: Judge, env_id: str = "credo/NetHackScore-v0", run_dir: Path | None = None,
+             **overrides: Any) -> ONI:
     from credit.base import CreditContext
 
     config = ONIConfig.build({"background": False, "judge_retry_s": 0.05, **overrides})
-    return ONI(config, CreditContext(env_id=env_id, seed=0), judge=judge)
+    return ONI(config, CreditContext(env_id=env_id, seed=0, run_dir=run_dir), judge=judge)
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:
@@ -306,6 +309,20 @@ def test_intrinsic_only_arm_drops_the_env_reward():
         oni.close()
     with pytest.raises(ConfigError, match="no effect with rescale_extrinsic=false"):
         ONIConfig.build({"extrinsic_coeff": 0.0, "rescale_extrinsic": False})
+
+
+def test_received_labels_are_appended_to_the_run_folder(tmp_path):
+    oni = make_oni(RuleJudge(), run_dir=tmp_path)
+    try:
+        msgs = ["12 gold pieces.", "It's a wall."]
+        oni.assign([nethack_episode("e", msgs)])
+        wait_for(lambda: oni.client.stats()["in_flight"] == 0)
+        oni.assign([nethack_episode("e", msgs)])
+    finally:
+        oni.close()
+    rows = [json.loads(line) for line in (tmp_path / "credit" / "oni" / LABELS_FILE).read_text().splitlines()]
+    assert {r["item"]: r["label"] for r in rows} == {"12 gold pieces.": 1.0, "It's a wall.": 0.0}
+    assert all(isinstance(r["time"], float) for r in rows)
 
 
 def test_classification_trains_on_arrivals_with_the_early_schedule():

@@ -58,6 +58,7 @@ def _assert_replays(episodes: list, builder: PromptBuilder, policy: Policy, grou
             assert s.prompt_ids == builder.build(e.instruction, [(x.observation, x.action_text)
                                                                  for x in e.steps[:t]], obs)
             assert s.action_ids == policy.candidate_ids(s.action_text) and s.logprob < 0
+            assert s.generated_text == "" and len(s.candidate_logprobs) == len(s.candidates)
             assert s.state == info["state"]
             obs, r, term, trunc, info = env.step(s.action_text)
             assert s.reward == r and s.next_state == info["state"]
@@ -113,6 +114,9 @@ def test_generate_mode_invalid_text_is_penalised_not_fatal(cache_dir):
     for s in invalid:
         assert not s.valid_action and s.reward == pytest.approx(-0.1) and s.candidates is None
         assert len(s.token_logprobs) == len(s.action_ids) >= 1
+    for s in steps:  # the whole reply is kept for the viewer: the action (if any) was parsed from it
+        assert s.generated_text == gen.tokenizer.decode(s.action_ids, skip_special_tokens=True)
+        assert s.candidate_logprobs is None
 
 
 class _NoActions(LineEnv):
