@@ -1,7 +1,7 @@
 """The `credo` command line: one typer app composed from each part's own commands.
 
 Each part of credo owns its commands next to its code (`envs/cli.py`, `agents/cli.py`,
-`llm_judges/cli.py`; `credo/config_docs.py` lists every config field); this file only puts them together and
+`llm_judges/cli.py`, `viewer/cli.py`; `credo/config_docs.py` lists every config field); this file only puts them together and
 turns config errors into one line.
 Sub-command modules import heavy libraries (torch, transformers, nle) inside their commands, so
 `credo --help` and `credo envs list` stay fast.
@@ -14,9 +14,11 @@ import sys
 import typer
 
 from agents.cli import register as register_agent_commands
+from agents.cli import runs_app
 from credo.config_docs import register as register_config_command
 from envs.cli import register as register_env_commands
 from llm_judges.cli import register as register_judge_commands
+from viewer.cli import register as register_viewer_commands
 
 cli = typer.Typer(
     name="credo",
@@ -27,6 +29,7 @@ cli = typer.Typer(
 )
 register_env_commands(cli)
 register_agent_commands(cli)
+register_viewer_commands(runs_app)  # credo runs serve
 register_judge_commands(cli)
 register_config_command(cli)
 
