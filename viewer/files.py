@@ -39,11 +39,9 @@ def tail_rows(path: Path, n: int) -> list[dict[str, Any]]:
 
     Reads O(n × row size) bytes, however long the file; [] when the file does not exist.
     """
-    try:
-        fh = open(path, "rb")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    if not path.is_file():
         return []
-    with fh:
+    with open(path, "rb") as fh:
         end = pos = fh.seek(0, os.SEEK_END)
         data = b""
         rows: list[dict[str, Any]] = []
