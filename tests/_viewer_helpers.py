@@ -83,3 +83,20 @@ def make_run(root: Path, name: str, iterations: int = 3, episodes_per_iter: int 
         for p in [*path.rglob("*"), path]:
             os.utime(p, (stamp, stamp))
     return path
+
+
+def make_suite(root: Path) -> Path:
+    """Suite `s` under `root`: task room, arms outcome and spa (spa reads twice as high), seeds 0 and 1, a report."""
+    for arm, scale in (("outcome", 1.0), ("spa", 2.0)):
+        for seed in (0, 1):
+            path = make_run(root, f"s/room-{arm}-s{seed}", cell={"suite": "s", "task": "room", "arm": arm, "seed": seed})
+            rows = [dict(metrics_row(i), success=scale * (0.1 * i + 0.1 * seed), env_steps=100.0 * i + 50 * seed)
+                    for i in range(1, 5)]
+            (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    folder = root / "s"
+    (folder / "suite.yaml").write_text("tasks: [room]\n")
+    (folder / "report.md").write_text("# Suite s\n\n| arm | success |\n|---|---|\n| spa | 0.9 |\n\n<script>alert(1)</script>\n\n"
+                                      "![curves](curves.png)\n")
+    (folder / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    (folder / "notes.txt").write_text("not a figure")
+    return folder

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from credo.cli import cli
-from tests._viewer_helpers import MODULES, credit_value, make_run, metrics_row
+from tests._viewer_helpers import MODULES, credit_value, make_run, make_suite, metrics_row
 from viewer.app import create_app
 from viewer.cli import is_loopback
 from viewer.files import tail_rows
@@ -232,22 +232,6 @@ def test_oni_pair_labels_count_the_preferred_caption(tmp_path: Path) -> None:
     o = client(tmp_path).get("/api/artefacts", params={"run": "r"}).json()["modules"]["oni"]["oni"]
     assert o["kind"] == "pair" and o["counts"] == {"0": 1, "1": 1, "0.5": 1}
     assert o["messages"] == [{"caption": "a", "times": 2}] and o["messages_total"] == 2
-
-
-def make_suite(root: Path) -> Path:
-    for arm, scale in (("outcome", 1.0), ("spa", 2.0)):
-        for seed in (0, 1):
-            path = make_run(root, f"s/room-{arm}-s{seed}", cell={"suite": "s", "task": "room", "arm": arm, "seed": seed})
-            rows = [dict(metrics_row(i), success=scale * (0.1 * i + 0.1 * seed), env_steps=100.0 * i + 50 * seed)
-                    for i in range(1, 5)]
-            (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    folder = root / "s"
-    (folder / "suite.yaml").write_text("tasks: [room]\n")
-    (folder / "report.md").write_text("# Suite s\n\n| arm | success |\n|---|---|\n| spa | 0.9 |\n\n<script>alert(1)</script>\n\n"
-                                      "![curves](curves.png)\n")
-    (folder / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
-    (folder / "notes.txt").write_text("not a figure")
-    return folder
 
 
 def test_suite_report_groups_and_figures(tmp_path: Path) -> None:

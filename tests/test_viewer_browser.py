@@ -24,7 +24,7 @@ import pytest
 
 from agents.runs import RunDir
 from tests._agent_helpers import line_config, line_policy
-from tests._viewer_helpers import make_run, metrics_row
+from tests._viewer_helpers import make_run, make_suite, metrics_row
 
 CHROMIUM = os.environ.get("CREDO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -39,7 +39,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="browser test skipp
 
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two tiny trained runs on the line env (GiGPO with groups of 4; outcome only) and a synthetic live run."""
+    """Two tiny trained runs on the line env (GiGPO with groups of 4; outcome only), a synthetic live run and a
+    synthetic `credo bench credit` suite."""
     from agents.trainer import Trainer
 
     root = tmp_path_factory.mktemp("runs")
@@ -48,6 +49,7 @@ def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         log_episodes=4)).train()
     Trainer(line_config(root, name="outcome-run", log_episodes=2)).train()
     make_run(root, "live-run", iterations=2, config={"total_env_steps": 10**6})
+    make_suite(root)
     return root
 
 
@@ -107,7 +109,8 @@ def test_runs_table_episode_credit_strip_and_keyboard(page: Any, server: str, ru
     page.goto(server)
     page.wait_for_selector("#runs-table tbody tr")
     rows = page.eval_on_selector_all("#runs-table tbody tr", "rs => rs.map(r => r.dataset.run)")
-    assert sorted(rows) == ["gigpo-run", "live-run", "outcome-run"]
+    assert sorted(rows) == ["gigpo-run", "live-run", "outcome-run", "s/room-outcome-s0", "s/room-outcome-s1",
+                            "s/room-spa-s0", "s/room-spa-s1"]
     assert page.text_content('#runs-table tr[data-run="gigpo-run"] .badge') == "finished"
     assert page.text_content('#runs-table tr[data-run="live-run"] .badge') == "live"
     page.fill("#filter", "gigpo-run")
@@ -201,3 +204,19 @@ def test_a_live_run_updates_without_a_reload(page: Any, server: str, runs_root: 
                            timeout=15_000)
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+
+
+def test_suite_page_shows_report_bands_and_groups(page: Any, server: str, tmp_path: Path) -> None:
+    page.goto(server)
+    page.click("#suites a")
+    page.wait_for_selector("#bands path.series")
+    assert page.eval_on_selector_all("#bands path.series", "ps => ps.map(p => p.dataset.name)") == [
+        "outcome (n=2)", "spa (n=2)"]
+    assert page.eval_on_selector_all("#bands polygon.band", "ps => ps.length") == 2
+    assert page.text_content("#report .markdown table td") == "spa"
+    assert page.eval_on_selector_all("#report .markdown script", "s => s.length") == 0
+    assert "<script>alert(1)</script>" in page.text_content("#report .markdown")  # shown as text, not run
+    assert page.eval_on_selector_all("#suite-groups tbody tr", "rs => rs.map(r => r.cells[1].textContent)") == [
+        "outcome", "spa"]
+    assert "suite=s" in page.url
+    page.screenshot(path=str(tmp_path / "suite.png"), full_page=True)

@@ -27,7 +27,7 @@ function niceTicks(lo, hi, count) {
 // A tick's text, with as many decimals as the tick spacing `step` needs (1599, 1600, 1601 stay distinct).
 function tickLabel(v, step) {
   const a = Math.abs(v);
-  if (a >= 1e6 || (a > 0 && a < 1e-3 && step < 1e-3)) return v.toExponential(Math.max(1, Math.ceil(Math.log10(a / step))));
+  if (a >= 1e6 || (a > 0 && a < 1e-3 && step < 1e-3)) return v.toExponential(Math.max(0, Math.floor(Math.log10(a / step))));
   if (a >= 1e4 && step >= 100) return +(v / 1e3).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e3)))) + "k";
   return v.toFixed(Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
 }
@@ -35,7 +35,7 @@ function tickLabel(v, step) {
 // series: [{name, x: [], y: [], lo?: [], hi?: [], color?}]; returns a <figure> holding the SVG and a legend.
 function lineChart(series, opts) {
   const o = Object.assign({ width: 720, height: 260, xLabel: "", yLabel: "", title: "" }, opts || {});
-  const m = { l: 56, r: 12, t: o.title ? 22 : 8, b: 34 };
+  const m = { l: 56, r: 22, t: o.title ? 22 : 8, b: 34 };
   const fig = document.createElement("figure");
   fig.className = "chart";
   const svg = svgEl("svg", { viewBox: `0 0 ${o.width} ${o.height}`, width: o.width, height: o.height, role: "img" });
