@@ -468,11 +468,19 @@ function drawEpisode(box) {
     h("h3", {}, `episode ${ep.episode_id}`, h("span", { class: "muted" }, ` · group ${ep.group_id} · seed ${ep.seed} · ${n} steps · return ${fmt(ep.return)} · ${ep.success ? "success" : "failure"}${ep.truncated ? " (truncated)" : ""}`)),
     h("p", { class: "instruction" }, ep.instruction),
     strip, stepBox,
-    h("details", { id: "numbers" }, h("summary", {}, "all numbers"), h("table", { class: "compact" },
-      h("thead", {}, h("tr", {}, h("th", {}, "step"), h("th", {}, "action"), rows.map((r) => h("th", {}, r.name)))),
-      h("tbody", {}, ep.steps.map((s, t) => h("tr", { dataset: { step: t } }, h("td", { class: "num" }, t), h("td", {}, s.action_text),
-        rows.map((r) => h("td", { class: "num" }, fmt(r.values[t], 4)))))))));
+    numbersTable(ep, rows));
   drawStep();
+}
+
+// Every step's numbers, built when first opened (an episode can have thousands of steps).
+function numbersTable(ep, rows) {
+  const body = h("tbody", {});
+  return h("details", { id: "numbers", ontoggle: (e) => {
+    if (!e.target.open || body.children.length) return;
+    put(body, ep.steps.map((s, t) => h("tr", { dataset: { step: t }, class: t === currentStep() ? "current" : "" },
+      h("td", { class: "num" }, t), h("td", {}, s.action_text), rows.map((r) => h("td", { class: "num" }, fmt(r.values[t], 4))))));
+  } }, h("summary", {}, "all numbers"), h("table", { class: "compact" },
+    h("thead", {}, h("tr", {}, h("th", {}, "step"), h("th", {}, "action"), rows.map((r) => h("th", {}, r.name)))), body));
 }
 
 function currentStep() {
@@ -489,6 +497,12 @@ function drawStep() {
   const s = ep.steps[t];
   document.querySelectorAll("#strip .cell.current, #numbers tr.current").forEach((c) => c.classList.remove("current"));
   document.querySelectorAll(`#strip .cell[data-step="${t}"], #numbers tr[data-step="${t}"]`).forEach((c) => c.classList.add("current"));
+  const cell = document.querySelector("#strip .cell.current");
+  if (cell) {  // keep the current step in view in a long episode's scrolled strip
+    const strip = document.getElementById("strip");
+    const [a, b] = [cell.offsetLeft, cell.offsetLeft + cell.offsetWidth];
+    if (a < strip.scrollLeft + 120 || b > strip.scrollLeft + strip.clientWidth) strip.scrollLeft = a - strip.clientWidth / 2;
+  }
   const rows = stripRows(ep);
   let choice;
   if (Array.isArray(s.candidates) && Array.isArray(s.candidate_logprobs)) {

@@ -29,7 +29,8 @@ function tickLabel(v, step) {
   const a = Math.abs(v);
   if (a >= 1e6 || (a > 0 && a < 1e-3 && step < 1e-3)) return v.toExponential(Math.max(0, Math.floor(Math.log10(a / step))));
   if (a >= 1e4 && step >= 100) return +(v / 1e3).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e3)))) + "k";
-  return v.toFixed(Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
+  const text = String(+step.toPrecision(6));
+  return v.toFixed(text.includes("e") ? 6 : (text.split(".")[1] || "").length);  // 0.025 steps: 0.125, 0.150
 }
 
 // series: [{name, x: [], y: [], lo?: [], hi?: [], color?}]; returns a <figure> holding the SVG and a legend.
