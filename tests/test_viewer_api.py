@@ -171,6 +171,10 @@ def test_metrics_follow_appends_and_a_resume_that_rewrites_the_file(root: Path) 
     assert cols()["iteration"] == [1, 2, 3, 4] and cols()["success"][-1] == 0.4
     path.write_text(json.dumps(metrics_row(1)) + "\n")  # `credo train --resume` from iteration 1
     assert cols()["iteration"] == [1]
+    tmp = path.with_name("new")  # an atomic rewrite to a longer file: a new inode, read from the start
+    tmp.write_text("".join(json.dumps(dict(metrics_row(i), success=0.9)) + "\n" for i in (1, 2, 3)))
+    os.replace(tmp, path)
+    assert cols()["success"] == [0.9, 0.9, 0.9]
 
 
 def test_episode_pages_and_whole_episodes(tmp_path: Path) -> None:

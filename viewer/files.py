@@ -71,13 +71,14 @@ def read_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name}: not valid JSON ({err})"
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a file, or None when it does not exist: what tells a cache the file changed."""
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """(size, mtime_ns, inode) of a file, or None when it does not exist: what tells a cache the file changed
+    (a new inode: the file was replaced, e.g. by an atomic rewrite)."""
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 @dataclass
@@ -85,14 +86,14 @@ class _Rows:
     offset: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
-    signature: tuple[int, int] | None = None
+    signature: tuple[int, int, int] | None = None
 
 
 class AppendedRows:
     """Every row of append-only JSONL files (metrics, ONI labels), re-reading only the bytes added since last time.
 
-    A file that shrank (`credo train --resume` rewrites metrics.jsonl without the rows after the checkpoint) is
-    read again from the start. Thread-safe: the server answers requests from a thread pool.
+    A file that shrank or was replaced (`credo train --resume` rewrites metrics.jsonl atomically without the rows
+    after the checkpoint) is read again from the start. Thread-safe: the server answers requests from a thread pool.
     """
 
     def __init__(self, max_files: int = 256) -> None:
@@ -108,8 +109,8 @@ class AppendedRows:
             if sig is None:
                 return [], 0
             if entry.signature != sig:
-                if sig[0] < entry.offset:
-                    entry = _Rows()
+                if sig[0] < entry.offset or (entry.signature is not None and sig[2] != entry.signature[2]):
+                    entry = _Rows()  # rewritten (`credo train --resume` drops the rows after its checkpoint)
                 self._extend(path, entry)
                 entry.signature = sig
             self._files[path] = entry
@@ -138,7 +139,7 @@ class Memo:
     """A small LRU of values computed from one file, recomputed when the file's size or mtime changes."""
 
     def __init__(self, max_items: int = 32) -> None:
-        self._items: OrderedDict[Path, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._items: OrderedDict[Path, tuple[tuple[int, int, int], Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.max_items = max_items
 
