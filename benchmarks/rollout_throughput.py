@@ -25,19 +25,11 @@ import time
 
 import numpy as np
 import torch
-from _report import print_ratio_table
+from _report import best_of, print_ratio_table
 from rich.progress import Progress
 
 ROOM = "credo/MiniHack-Room-5x5-v0"
 
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

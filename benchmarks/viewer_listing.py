@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import print_ratio_table
+from _report import best_of, print_ratio_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests._viewer_helpers
 
@@ -29,15 +29,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 from agents.runs import RunDir  # noqa: E402
 from tests._viewer_helpers import make_run  # noqa: E402
 from viewer.app import create_app  # noqa: E402
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
