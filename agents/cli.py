@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-runs_app = typer.Typer(help="Inspect runs under runs/: list, show, plot and compare learning curves.",
+runs_app = typer.Typer(help="Inspect runs under runs/: list, show, plot and compare learning curves; serve: a web viewer.",
                        no_args_is_help=True)
 
 OVERRIDES_HELP = "Config overrides KEY=VALUE (dotted keys reach nested configs, e.g. policy.lora=true)."
