@@ -273,8 +273,8 @@ class Trainer:
                                "after": self.evaluate(console=console, label="eval after")}
             if before is not None:
                 summary["eval"]["before"] = before
-            self.run.write_json("summary.json", summary)
             self._plot()
+        self.run.write_json("summary.json", summary)  # written once training ended normally: the run is finished
         self.run.close()
         if c.progress:
             print_summary(summary, console)
