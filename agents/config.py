@@ -7,7 +7,7 @@ epochs, minibatch 256, lr 1e-3, entropy 0.01, and batch-normalised discounted re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -59,8 +59,16 @@ class TrainConfig(Config):
     checkpoint_every: int = Field(1, ge=1, description="Write a checkpoint every N iterations (and at the end).")
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk.")
     log_episodes: int = Field(4, ge=0, description="Episodes written to runs/<name>/episodes/ per iteration.")
-    eval_episodes: int = Field(0, ge=0, description="Before/after evaluation episodes (0: skip); the summary "
-                               "then compares the initial and final policy next to a random policy.")
+    eval_episodes: int = Field(0, ge=0, description="Held-out evaluation episodes per point (0: none), on seeds no "
+                               "training episode uses; points: env step 0, every eval_every_env_steps, the end "
+                               "(runs/<name>/eval.jsonl; the summary compares before/after with a random policy).")
+    eval_every_env_steps: int | None = Field(None, ge=1, description="Also evaluate each time training passes a "
+                                             "multiple of this many env steps (None: before and after only).")
+    eval_greedy: Literal["none", "final", "all"] = Field("final", description="Greedy evaluations next to the "
+                                                        "sampled ones: none, at the end only, or at every point.")
+    eval_env_kwargs: dict[str, Any] = Field(default_factory=dict, description="Env keyword arguments overriding "
+                                            "env_kwargs for evaluation (TextWorld: {first_game: N} plays games no "
+                                            "training seed reaches).")
     torch_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: torch's default). 1 is "
                                       "safest on a machine shared with other jobs; 2 trains the tiny model ~1.3x "
                                       "faster on a quiet 2-core one.")

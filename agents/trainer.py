@@ -15,7 +15,6 @@ saved (NetHack), so episodes in flight at the checkpoint restart.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from agents import advantages as adv_lib
 from agents.advantages import CreditSignal
 from agents.config import TrainConfig
 from agents.credit_step import assign_credit, build_modules
+from agents.heldout import HeldOutEval, play_heldout
 from agents.learner import Learner
 from agents.policy import Policy
 from agents.prompts import PromptBuilder
@@ -39,7 +39,7 @@ from credo.tables import Col, print_table
 from credo.trajectory import Episode
 
 TRAINER_STATE = "trainer.pt"
-BEFORE_FILE = "eval_before.json"
+SUMMARY_FILE = "summary.json"
 WINDOW_KEYS = ("success", "score", "return", "episode_length", "efficiency", "progression")
 
 
@@ -128,7 +128,11 @@ class Trainer:
         seed_everything(c.seed)
         family = envs.card(c.env).family
         self.run = run or RunDir.create(c.name, c, Path(c.runs_root))
+        self.heldout = HeldOutEval(self.run, c.eval_episodes, c.eval_every_env_steps, c.eval_greedy)
         checkpoint = self.run.latest_checkpoint() if run is not None else None
+        if run is not None and checkpoint is None:  # killed before its first checkpoint: start over, cleanly
+            self.run.truncate_metrics(0)
+            self.heldout.truncate(0)
         self.policy = (Policy.load(checkpoint / "policy") if checkpoint else
                        Policy.from_config(c.policy, [c.env], c.env_kwargs))
         self.policy.model.eval()
@@ -174,6 +178,7 @@ class Trainer:
             if name in state["credit"]:
                 module.load_state_dict(state["credit"][name])
         self.run.truncate_metrics(self.iteration)
+        self.heldout.truncate(self.iteration)
         return state["rng"]
 
     @property
@@ -242,24 +247,26 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
-        """Train until a stop criterion; returns a summary (final window metrics, before/after evaluation)."""
+        """Train until a stop criterion; returns a summary (final window metrics, held-out evaluations)."""
         from rich.console import Console
-
 
         c = self.config
         console = Console()
         if c.progress:
             for note in c.credit_notes:
                 Console(stderr=True).print(f"credit {note}", markup=False, highlight=False)
-        before = self._before_eval(console) if c.eval_episodes else None
+        # before training (point 0), or what a killed run still owed at its checkpoint
+        self._evaluate(self.heldout.due(self.iteration, self.env_steps, self.done()), console)
         progress = TrainProgress(self.run.name, c.total_env_steps, self.env_steps, console=console,
                                  enabled=c.progress)
         try:
             with progress:
                 while not self.done():
                     last = self.iterate()
-                    if self.iteration % c.checkpoint_every == 0 or self.done():
+                    due = self.heldout.due(self.iteration, self.env_steps, self.done())
+                    if due or self.iteration % c.checkpoint_every == 0 or self.done():
                         self.run.save_checkpoint(self.iteration, self._write_checkpoint, keep=c.keep_checkpoints)
+                    self._evaluate(due, console)
                     progress.update(self.env_steps, self.iteration, self._progress_fields(last))
         finally:
             self.rollout.close()
@@ -268,13 +275,10 @@ class Trainer:
         summary: dict[str, Any] = {"run": str(self.run.path), "iterations": self.iteration,
                                    "env_steps": self.env_steps, "wall_time": self.wall_time,
                                    "window_episodes": len(self.window.window), **self.window.stats(partial=True)}
-        if c.eval_episodes:
-            summary["eval"] = {"random": self.evaluate(random_policy=True, console=console, label="eval random"),
-                               "after": self.evaluate(console=console, label="eval after")}
-            if before is not None:
-                summary["eval"]["before"] = before
+        if self.heldout.enabled:
+            summary["eval"] = self._eval_summary()
             self._plot()
-        self.run.write_json("summary.json", summary)  # written once training ended normally: the run is finished
+        self.run.write_json(SUMMARY_FILE, summary)  # written once training ended normally: the run is finished
         self.run.close()
         if c.progress:
             print_summary(summary, console)
@@ -290,37 +294,35 @@ class Trainer:
         return [*head, f"it {self.iteration}", f"{metrics['env_steps_per_s']:.0f} steps/s", f"KL {metrics['kl']:.4f}",
                 f"{metrics['tokens_per_s']:.0f} tok/s"]
 
-    def evaluate(self, random_policy: bool = False, console: Any = None, label: str = "eval") -> dict[str, float]:
-        """Success, length and efficiency of `eval_episodes` sampled episodes (seeds disjoint from training)."""
-        from agents.evaluate import RandomPolicy, play, summarize
+    def _evaluate(self, due: list[tuple[str, bool]], console: Any = None) -> None:
+        """Play the owed held-out evaluations (agents/heldout.py) and append them to eval.jsonl."""
+        from agents.evaluate import RandomPolicy
 
         c = self.config
-        policy: Any = RandomPolicy(c.seed) if random_policy else self.policy
-        state = rng_state()  # evaluation must not change the training run's random stream
-        with counting(f"{label} ({c.eval_episodes} episodes)", c.eval_episodes, console=console,
-                      enabled=c.progress) as tick:
-            episodes = play(policy, self.builder, c.env, c.eval_episodes, seed=10_000_000 + c.seed,
-                            num_envs=c.num_envs, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
-                            on_episode=tick)
-        set_rng_state(state)
-        res = summarize(episodes, env=c.env, policy="random" if random_policy else "model", greedy=False,
-                        seed=c.seed, wall_s=0.0)
-        out = {"success": res.success, "episode_length": res.mean_length, "score": res.score}
-        if res.efficiency is not None:  # only envs that report optimal_steps have one
-            out["efficiency"] = res.efficiency
-        return out
+        for who, greedy in due:
+            label = f"eval {who}{' greedy' if greedy else ''} at {self.env_steps:,} env steps"
+            policy: Any = RandomPolicy(c.seed) if who == "random" else self.policy
+            with counting(f"{label} ({c.eval_episodes} episodes)", c.eval_episodes, console=console,
+                          enabled=c.progress) as tick:
+                result = play_heldout(policy, self.builder, c.env, c.eval_episodes, seed=c.seed, greedy=greedy,
+                                      num_envs=c.num_envs, max_episode_steps=c.max_episode_steps,
+                                      env_kwargs={**c.env_kwargs, **c.eval_env_kwargs}, on_episode=tick)
+            self.heldout.record(self.iteration, self.env_steps, self.done(), who, greedy, result)
 
-    def _before_eval(self, console: Any = None) -> dict[str, float] | None:
-        """The initial policy's evaluation: run at iteration 0 and kept in the run folder, so a resumed run's
-        summary still compares against it."""
-        path = self.run.path / BEFORE_FILE
-        if path.is_file():
-            return json.loads(path.read_text())
-        if self.iteration > 0:
-            return None
-        before = self.evaluate(console=console, label="eval before")
-        self.run.write_json(BEFORE_FILE, before)
-        return before
+    def _eval_summary(self) -> dict[str, dict[str, float]]:
+        """random / before / after / after_greedy rows of eval.jsonl, as the summary table shows them."""
+        rows = self.heldout.rows()
+        picks = {"random": lambda r: r["policy"] == "random",
+                 "before": lambda r: r["policy"] == "model" and r["iteration"] == 0 and not r["greedy"],
+                 "after": lambda r: r["policy"] == "model" and r["final"] and not r["greedy"],
+                 "after_greedy": lambda r: r["policy"] == "model" and r["final"] and r["greedy"]}
+        out = {}
+        for label, pick in picks.items():
+            found = [r for r in rows if pick(r)]
+            if found:
+                out[label] = {k: found[-1][k] for k in ("success", "episode_length", "efficiency", "score")
+                              if found[-1].get(k) is not None}
+        return out
 
     def _plot(self) -> None:
         from agents.plots import plot_runs
@@ -329,13 +331,14 @@ class Trainer:
 
 
 def print_summary(summary: dict[str, Any], console: Any = None) -> None:
-    """The table a run ends with: the training window's metrics, and random / before / after evaluations if run.
+    """The table a run ends with: the training window's metrics, and the held-out random / before / after
+    evaluations if run.
 
     The success row is always there: with no finished episode in the window (a short run on long episodes) it says
     so instead of disappearing.
     """
     evals = summary.get("eval", {})
-    which = [k for k in ("random", "before", "after") if k in evals]
+    which = [k for k in ("random", "before", "after", "after_greedy") if k in evals]
     rows = []
     for key in ("success", "episode_length", "efficiency", "score", "return"):
         row = [key, f"{summary[key]:.3f}" if key in summary else "-"]
@@ -347,7 +350,8 @@ def print_summary(summary: dict[str, Any], console: Any = None) -> None:
     rows.append(["episodes in window", str(summary.get("window_episodes", 0)), *["" for _ in which]])
     rows.append(["env steps", f"{summary['env_steps']:,}", *["" for _ in which]])
     rows.append(["wall time", clock(summary["wall_time"]), *["" for _ in which]])
-    cols = [Col("metric", key=True), Col("training", min_width=19), *(Col(f"eval {k}") for k in which)]
+    cols = [Col("metric", key=True), Col("training", min_width=19),
+            *(Col(f"eval {k.replace('_', ' ')}") for k in which)]
     print_table(f"credo train: {summary['run']}", cols, rows, console)
 
 

@@ -96,6 +96,9 @@ def test_same_seed_same_episode_other_seed_other_game(tw_cache):
     assert episode(101) == episode(1)  # game = seed mod num_games (100)
     env = _make(num_games=2)  # unseeded resets walk the games in order: 0, 1, then back to 0
     assert [env.reset()[1]["state"]["game"] for _ in range(3)] == [0, 1, 0]
+    held_out = _make(num_games=2, first_game=1)  # evaluation games past the training ones
+    assert [held_out.reset(seed=s)[1]["state"]["game"] for s in (0, 1, 2)] == [1, 2, 1]
+    assert held_out.reset()[1]["state"]["game"] == 2
 
 
 def test_games_are_reused_from_the_cache(tw_cache, monkeypatch):

@@ -1,11 +1,12 @@
 """`TextWorldEnv`: a TextWorld challenge game as a credo text env (one id = one challenge level, games by seed).
 
 Contract choices (see envs/README.md):
-- An id is a family of `num_games` games (default 100). `reset(seed=k)` plays game `k % num_games`
+- An id is a family of `num_games` games (default 100). `reset(seed=k)` plays game `first_game + k % num_games`
   (generated into the cache on first use; `credo envs pregenerate ID --seeds 0-99` makes them all ahead of
-  time); `reset()` without a seed plays the next game in order (0 for a new env, then the game after the
+  time); `reset()` without a seed plays the next game in order (`first_game` for a new env, then the game after the
   last one), so unseeded runs are reproducible too and touch only a few cached games instead of generating
-  random ones. For held-out games, make the env with a larger `num_games` and seeds above the training ones.
+  random ones. For held-out games, make the env with `first_game` past the training games (`first_game=100`
+  with the default `num_games`): no seed then reaches a training game.
 - The observation is TextWorld's feedback, compacted: the ASCII banner and runs of blank lines removed.
 - An action is valid when it is one of TextWorld's admissible commands (case and surrounding whitespace aside,
   credo's one rule `envs.core.action_key`). An invalid
@@ -141,22 +142,25 @@ class TextWorldEnv(TextEnv):
     """Points are the reward summed (`score` = points / max points); won and lost end the episode."""
 
     def __init__(self, challenge: str, settings: dict[str, Any], max_steps: int = 100, num_games: int = GAMES_PER_ID,
+                 first_game: int = 0,
                  cache_dir: str | None = None, forward_invalid: bool = False, render_mode: str | None = None) -> None:
         super().__init__(render_mode)
         known = {c.name: c for c in challenges()}
         if challenge not in known:
             raise ValueError(f"unknown TextWorld challenge {challenge!r}; known: {sorted(known)}")
-        if max_steps < 1 or num_games < 1:
-            raise ValueError(f"max_steps and num_games must be >= 1, got {max_steps} and {num_games}")
+        if max_steps < 1 or num_games < 1 or first_game < 0:
+            raise ValueError(f"max_steps and num_games must be >= 1 and first_game >= 0, got {max_steps}, "
+                             f"{num_games} and {first_game}")
         self.challenge = challenge
         self.settings = {**known[challenge].defaults, **settings}
         self.max_steps = max_steps
         self.num_games = num_games
+        self.first_game = first_game
         self.cache_dir = cache_dir
         self.forward_invalid = forward_invalid
         self._tw: Any = None
         self._game_file = ""
-        self._game = -1
+        self._game = first_game - 1  # an unseeded reset plays the next game: first_game for a new env
         self._walkthroughs: dict[str, list[str]] = {}
         self._kinds: dict[str, dict[str, str]] = {}
         self._state: Any = None
@@ -188,7 +192,8 @@ class TextWorldEnv(TextEnv):
 
     # -- the contract ---------------------------------------------------------------------------
     def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        self._load(int(seed if seed is not None else self._game + 1) % self.num_games)
+        k = int(seed) if seed is not None else self._game - self.first_game + 1
+        self._load(self.first_game + k % self.num_games)
         self._state = self._tw.reset()
         self._steps = 0
         self._room = ""
