@@ -66,7 +66,7 @@ def default_name(config: Config | dict[str, Any]) -> str:
     return "-".join([*parts, stamp])
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Write a small file so that readers see the old or the new content, never a mix."""
     tmp = path.with_name(f"{_TMP_PREFIX}{path.name}-{os.getpid()}")
     with open(tmp, "w") as fh:
@@ -141,7 +141,7 @@ class RunDir:
         run = cls(path)
         (path / EPISODES_DIR).mkdir()
         (path / CHECKPOINTS_DIR).mkdir()
-        _write_atomic(path / CONFIG_FILE, config.to_yaml())
+        write_atomic(path / CONFIG_FILE, config.to_yaml())
         return run
 
     @classmethod
@@ -215,7 +215,7 @@ class RunDir:
         resumed run reads as one curve: TensorBoard drops a killed process's events past the checkpoint.
         """
         keep = [r for r in self.read_metrics() if int(r.get("iteration", -1)) <= iteration]
-        _write_atomic(self.path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in keep))
+        write_atomic(self.path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in keep))
         self._purge_step = (_tensorboard_step(keep[-1]) if keep else 0) + 1
         if self._writer is not None:
             self._writer.close()
@@ -234,7 +234,7 @@ class RunDir:
         path = self.path / EPISODES_DIR / f"iter_{int(iteration)}.jsonl"
         path.parent.mkdir(exist_ok=True)
         lines = (json.dumps(ep.to_dict(), default=_json_default) + "\n" for ep in episodes)
-        _write_atomic(path, "".join(lines))
+        write_atomic(path, "".join(lines))
         return path
 
     def read_episodes(self, iteration: int | None = None) -> list[dict[str, Any]]:
@@ -272,7 +272,7 @@ class RunDir:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-        _write_atomic(folder / LATEST_FILE, final.name + "\n")
+        write_atomic(folder / LATEST_FILE, final.name + "\n")
         for _, old_path in self._checkpoints()[:-keep]:
             if old_path != final:
                 shutil.rmtree(old_path, ignore_errors=True)
@@ -335,7 +335,7 @@ class RunDir:
     def write_json(self, filename: str, data: dict[str, Any]) -> Path:
         """Write a JSON result next to the run (e.g. `eval-<ts>.json`), atomically."""
         path = self.path / filename
-        _write_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+        write_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
         return path
 
     def close(self) -> None:

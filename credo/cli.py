@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from agents.bench.cli import register as register_bench_commands
 from agents.cli import register as register_agent_commands
 from agents.cli import runs_app
 from credo.config_docs import register as register_config_command
@@ -30,6 +31,7 @@ cli = typer.Typer(
 register_env_commands(cli)
 register_agent_commands(cli)
 register_viewer_commands(runs_app)  # credo runs serve
+register_bench_commands(cli)
 register_judge_commands(cli)
 register_config_command(cli)
 
