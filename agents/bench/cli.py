@@ -32,12 +32,14 @@ def print_report(text: str, suite_dir: Path) -> None:
 @bench_app.command("credit")
 @_one_line_errors
 def bench_credit(
-    suite: Annotated[str, typer.Option(help="A shipped suite by name (agents/bench/suites/: credit, smoke, "
-                                            "room5) or a suite YAML file.")] = DEFAULT_SUITE,
+    suite: Annotated[str, typer.Option(help="A shipped suite by name (agents/bench/suites/: credit, smoke) or "
+                                            "a suite YAML file.")] = DEFAULT_SUITE,
     seeds: Annotated[int | None, typer.Option(min=1, help="Seeds 0..N-1 for every task (default: the suite's).")]
     = None,
     smoke: Annotated[bool, typer.Option("--smoke", help="The smoke suite (about a minute; what CI runs).")] = False,
     shard: Annotated[str | None, typer.Option(help="Run only shard i of n (i/n, 1-based), e.g. 1/2.")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Only these tasks of the suite (comma-separated).")] = None,
+    arms: Annotated[str | None, typer.Option(help="Only these arms of the suite (comma-separated).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Runs side by side, each in its own process with one torch "
                                                      "thread.")] = 1,
     diagnostic: Annotated[bool, typer.Option("--diagnostic", help="No RL: the credit-quality diagnostic (each "
@@ -66,11 +68,16 @@ def bench_credit(
         if not (suite_dir / "suite.yaml").is_file():
             raise FileNotFoundError(f"{suite_dir}/: no suite has run here yet (run without --report-only first)")
     else:
-        failed = run_suite(config, Path(root), seeds=seeds, shard=parse_shard(shard), workers=workers).failed
+        failed = run_suite(config, Path(root), seeds=seeds, shard=parse_shard(shard), workers=workers,
+                           tasks=_names(tasks), arms=_names(arms)).failed
     print_report(markdown(build(suite_dir)), suite_dir)
     if failed:
         typer.secho(f"{len(failed)} run(s) failed: " + ", ".join(failed), fg=typer.colors.RED, err=True)
         sys.exit(1)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ Every cell is an ordinary run folder `runs/<suite>/<task>-<arm>-s<seed>/` traine
 - a run folder made with another config than the suite now asks for is an error (never silently mixed);
 - each running cell holds an OS file lock (`<run>/.lock`, released by the kernel when its process dies), so two
   processes never train the same cell: overlapping shards or a second invocation skip it;
-- `--workers N` runs N cells side by side in subprocesses (`python -m agents.bench.runner RUN_DIR PARENT_PID`,
+- `--workers N` runs N cells side by side in subprocesses (`python -m agents.bench.runner RUN_DIR PID MODULE`,
   one torch thread each, output in `<run>/bench.log`), which die with the parent (Linux PR_SET_PDEATHSIG);
 - `--shard i/n` keeps cells i-1, i-1+n, i-1+2n... of the suite's order, so n processes (or machines sharing the
   folder) split it deterministically.
@@ -29,9 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.bench.suite import CELL_FILE, SUITE_FILE, Cell, SuiteConfig, cells, check_files, config_difference, \
-    resolved_yaml
-from agents.runs import CONFIG_FILE, RunDir, write_atomic, read_jsonl
+from agents.bench.suite import (
+    CELL_FILE,
+    SUITE_FILE,
+    Cell,
+    SuiteConfig,
+    cells,
+    config_difference,
+    missing_file,
+    resolved_yaml,
+)
+from agents.runs import CONFIG_FILE, RunDir, read_jsonl, write_atomic
 from credo.config import ConfigError
 
 ERROR_FILE = "bench_error.txt"
@@ -179,13 +187,14 @@ class SuiteRun:
 
 
 def run_suite(suite: SuiteConfig, root: Path, *, seeds: int | None = None, shard: tuple[int, int] = (1, 1),
-              workers: int = 1, console: Any = None) -> SuiteRun:
-    """Train every unfinished cell of this shard; returns counts and failures (the report is built by the caller)."""
+              workers: int = 1, tasks: list[str] | None = None, arms: list[str] | None = None,
+              console: Any = None) -> SuiteRun:
+    """Train every unfinished cell of this shard (of the `tasks` x `arms` named, default all); returns counts and
+    failures (the report is built by the caller)."""
     from rich.console import Console
 
     console = console or Console()
-    every = cells(suite, root, seeds)
-    check_files(every)
+    every = cells(suite, root, seeds, tasks, arms)
     i, n = shard
     mine = [c for k, c in enumerate(every) if k % n == i - 1]
     suite_dir = Path(root) / suite.name
@@ -203,6 +212,16 @@ def run_suite(suite: SuiteConfig, root: Path, *, seeds: int | None = None, shard
     shard_txt = f", shard {i}/{n}" if n > 1 else ""
     console.print(f"suite {suite.name}{shard_txt}: {len(mine)} runs, {tracker.done} finished, {len(todo)} to run "
                   f"({workers} at a time) under {suite_dir}/")
+    for c in [c for c in todo if missing_file(c)]:  # fails now, with its reason, instead of after the others
+        result.failed[c.name] = missing_file(c)
+        write_atomic(paths[c.name] / ERROR_FILE, result.failed[c.name] + "\n")
+        console.print(f"[red]FAILED[/] {c.name}: {result.failed[c.name]}")
+        todo.remove(c)
+    for c in [c for c in todo if missing_file(c)]:  # fails now, with its reason, instead of after the others
+        result.failed[c.name] = missing_file(c)
+        write_atomic(paths[c.name] / ERROR_FILE, result.failed[c.name] + "\n")
+        console.print(f"[red]FAILED[/] {c.name}: {result.failed[c.name]}")
+        todo.remove(c)
     if not todo:
         return result
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -210,6 +229,8 @@ def run_suite(suite: SuiteConfig, root: Path, *, seeds: int | None = None, shard
     progress = Progress(TextColumn("[bold]runs"), BarColumn(bar_width=20), MofNCompleteColumn(),
                         TextColumn("{task.fields[eta]}"), console=console, disable=not console.is_terminal,
                         transient=True)
+    tracker.done += len(result.failed)
+    tracker.done += len(result.failed)
     with progress:
         bar = progress.add_task("runs", total=tracker.total, completed=tracker.done, eta=tracker.eta(todo))
 
@@ -264,8 +285,9 @@ def _run_subprocesses(todo: list[Cell], paths: dict[str, Path], workers: int, fi
                 cell = queue.pop(0)
                 path = paths[cell.name]
                 log = open(path / LOG_FILE, "a")  # noqa: SIM115 (closed when the process ends)
-                proc = subprocess.Popen([sys.executable, "-m", "agents.bench.runner", str(path), str(os.getpid())],
-                                        stdout=log, stderr=subprocess.STDOUT, env=env)
+                argv = [sys.executable, "-m", "agents.bench.runner", str(path), str(os.getpid()),
+                        env_module(cell.config.env)]
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
                 running[cell.name] = (proc, cell, time.time(), log)
             time.sleep(0.5)
             for name, (proc, cell, started, log) in list(running.items()):
@@ -290,6 +312,17 @@ def _run_subprocesses(todo: list[Cell], paths: dict[str, Path], workers: int, fi
             log.close()
 
 
+def env_module(env_id: str) -> str:
+    """The module defining the env's class, which a cell process imports first: an env registered by the user's
+    own code (not by credo or a `credo.envs` plugin) then exists there too."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401 (registers credo's envs)
+
+    entry = gym.spec(env_id).entry_point
+    return entry.split(":")[0] if isinstance(entry, str) else entry.__module__
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """Linux: the kernel kills this process when its parent dies (kill -9 of the suite takes its cells along)."""
     if sys.platform.startswith("linux"):
@@ -302,9 +335,12 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m agents.bench.runner RUN_DIR PARENT_PID`: one cell, in its own process."""
+    """`python -m agents.bench.runner RUN_DIR PARENT_PID ENV_MODULE`: one cell, in its own process."""
+    import importlib
+
     path, parent = Path(argv[0]), int(argv[1])
     _die_with_parent(parent)
+    importlib.import_module(argv[2])
     try:
         train_cell(path)
     except CellBusy:

@@ -158,16 +158,24 @@ def load_suite(name_or_file: str) -> SuiteConfig:
     return SuiteConfig.from_yaml(find_suite(name_or_file))
 
 
-def cells(suite: SuiteConfig, runs_root: Path, seeds: int | None = None) -> list[Cell]:
+def cells(suite: SuiteConfig, runs_root: Path, seeds: int | None = None, tasks: list[str] | None = None,
+          arms: list[str] | None = None) -> list[Cell]:
     """Every cell of the suite in run order: seed-major (a partial suite holds whole seeds of every arm), then
-    task and arm in file order. Each cell's config is validated here, so a bad suite fails before any run."""
+    task and arm in file order; `tasks`/`arms` keep only those. Each cell's config is validated here, so a bad
+    suite fails before any run."""
+    for label, wanted, known in (("--tasks", tasks, suite.tasks), ("--arms", arms, suite.arms)):
+        for name in wanted or []:
+            if name not in known:
+                raise ConfigError(f"{label}: {name!r} is not in suite {suite.name} ({', '.join(known)})")
     out = []
     root = Path(runs_root) / suite.name
     for seed in range(max(len(suite.task_seeds(t, seeds)) for t in suite.tasks)):
         for tname, task in suite.tasks.items():
-            if seed not in suite.task_seeds(tname, seeds):
+            if seed not in suite.task_seeds(tname, seeds) or (tasks and tname not in tasks):
                 continue
             for arm_name in suite.task_arms(tname):
+                if arms and arm_name not in arms:
+                    continue
                 arm = suite.arms[arm_name]
                 data = deep_merge(suite.train, task.train)
                 data["env"] = task.env
@@ -181,15 +189,14 @@ def cells(suite: SuiteConfig, runs_root: Path, seeds: int | None = None) -> list
     return out
 
 
-def check_files(cells_: list[Cell]) -> None:
-    """Files the arms name (LaRe's code_file, ONI's rubrics_file, SPA's estimator_path...) must exist: a missing
-    one is a one-line error before anything runs, not a failure an hour into the suite."""
-    for cell in cells_:
-        for module, cfg in cell.config.credit_config.items():
-            for key, value in cfg.items():
-                if (key.endswith(("_file", "_path")) or key == "replies") and value and not Path(value).exists():
-                    raise ConfigError(f"suite {cell.suite}: task {cell.task}, arm {cell.arm}: "
-                                      f"credit_config.{module}.{key}: no such file {value}")
+def missing_file(cell: Cell) -> str | None:
+    """A file the cell's arm names (LaRe's code_file, ONI's rubrics_file, SPA's estimator_path...) that does not
+    exist, as the one-line error the cell fails with (before training, not an hour into the suite); else None."""
+    for module, cfg in cell.config.credit_config.items():
+        for key, value in cfg.items():
+            if (key.endswith(("_file", "_path")) or key == "replies") and value and not Path(value).exists():
+                return f"credit_config.{module}.{key}: no such file {value}"
+    return None
 
 
 def config_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str | None:
