@@ -36,7 +36,6 @@ from agents.bench.suite import (
     SuiteConfig,
     cells,
     config_difference,
-    missing_file,
     resolved_yaml,
 )
 from agents.runs import CONFIG_FILE, RunDir, read_jsonl, write_atomic
@@ -73,9 +72,14 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def prepare(cell: Cell) -> Path:
-    """The cell's run folder, created (config.yaml, suite_cell.json) or checked against the cell's config."""
-    root = Path(cell.config.runs_root)
+    """The cell's run folder, created (config.yaml, suite_cell.json) or checked against the cell's config; a cell
+    whose config is invalid gets a folder with only suite_cell.json (its error is written next to it)."""
+    root = Path(cell.root)
     path = root / cell.name
+    if cell.config is None:
+        path.mkdir(parents=True, exist_ok=True)
+        RunDir(path).write_json(CELL_FILE, cell.label())
+        return path
     wanted = cell.config.model_dump(mode="json")
     if (path / CONFIG_FILE).is_file():
         diff = config_difference(RunDir.open(path).config(), wanted)
@@ -202,26 +206,20 @@ def run_suite(suite: SuiteConfig, root: Path, *, seeds: int | None = None, shard
     write_atomic(suite_dir / SUITE_FILE, resolved_yaml(suite, seeds))
     paths = {c.name: prepare(c) for c in mine}
     tracker = Tracker(total=len(mine), workers=workers)
-    todo = []
+    todo = [c for c in mine if not is_finished(paths[c.name])]
     for c in mine:
-        if is_finished(paths[c.name]):
+        if c not in todo:
             tracker.add(c, cell_seconds(paths[c.name]))
-        else:
-            todo.append(c)
     result = SuiteRun(cells=len(mine), finished=tracker.done)
     shard_txt = f", shard {i}/{n}" if n > 1 else ""
     console.print(f"suite {suite.name}{shard_txt}: {len(mine)} runs, {tracker.done} finished, {len(todo)} to run "
                   f"({workers} at a time) under {suite_dir}/")
-    for c in [c for c in todo if missing_file(c)]:  # fails now, with its reason, instead of after the others
-        result.failed[c.name] = missing_file(c)
+    for c in [c for c in todo if c.problem()]:  # fails now, with its reason, instead of after the others
+        result.failed[c.name] = c.problem()
         write_atomic(paths[c.name] / ERROR_FILE, result.failed[c.name] + "\n")
         console.print(f"[red]FAILED[/] {c.name}: {result.failed[c.name]}")
         todo.remove(c)
-    for c in [c for c in todo if missing_file(c)]:  # fails now, with its reason, instead of after the others
-        result.failed[c.name] = missing_file(c)
-        write_atomic(paths[c.name] / ERROR_FILE, result.failed[c.name] + "\n")
-        console.print(f"[red]FAILED[/] {c.name}: {result.failed[c.name]}")
-        todo.remove(c)
+    tracker.done += len(result.failed)
     if not todo:
         return result
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -229,8 +227,6 @@ def run_suite(suite: SuiteConfig, root: Path, *, seeds: int | None = None, shard
     progress = Progress(TextColumn("[bold]runs"), BarColumn(bar_width=20), MofNCompleteColumn(),
                         TextColumn("{task.fields[eta]}"), console=console, disable=not console.is_terminal,
                         transient=True)
-    tracker.done += len(result.failed)
-    tracker.done += len(result.failed)
     with progress:
         bar = progress.add_task("runs", total=tracker.total, completed=tracker.done, eta=tracker.eta(todo))
 

@@ -114,11 +114,19 @@ class Cell:
     task: str
     arm: str
     seed: int
-    config: TrainConfig
+    root: Path
+    """runs/<suite>/: the folder the cell's run folder is in."""
+    config: TrainConfig | None
+    """None when the arm's module settings do not validate here (see `error`)."""
+    error: str | None = None
 
     @property
     def name(self) -> str:
         return f"{self.task}-{self.arm}-s{self.seed}"
+
+    def problem(self) -> str | None:
+        """Why this cell cannot run (its config error or a missing file it names), as one line; else None."""
+        return self.error or missing_file(self)
 
     def label(self) -> dict[str, Any]:
         """What `suite_cell.json` holds (the run viewer reads exactly these keys)."""
@@ -184,15 +192,23 @@ def cells(suite: SuiteConfig, runs_root: Path, seeds: int | None = None, tasks: 
                 data = deep_merge(data, arm_data)
                 data.update(name=f"{tname}-{arm_name}-s{seed}", seed=seed, runs_root=str(root), progress=False,
                             torch_threads=suite.torch_threads)
-                config = TrainConfig.build(data, source=f"suite {suite.name}: task {tname}, arm {arm_name}")
-                out.append(Cell(suite.name, tname, arm_name, seed, config))
+                try:
+                    config = TrainConfig.build(data, source=f"suite {suite.name}: task {tname}, arm {arm_name}")
+                except ConfigError as err:
+                    if "credit" not in str(err):  # a bad suite: one error, before anything runs
+                        raise
+                    # a module setting this install does not know (a rubric, a newer option): the cell fails
+                    # with this line and the rest of the suite runs
+                    out.append(Cell(suite.name, tname, arm_name, seed, root, None, str(err)))
+                    continue
+                out.append(Cell(suite.name, tname, arm_name, seed, root, config))
     return out
 
 
 def missing_file(cell: Cell) -> str | None:
     """A file the cell's arm names (LaRe's code_file, ONI's rubrics_file, SPA's estimator_path...) that does not
     exist, as the one-line error the cell fails with (before training, not an hour into the suite); else None."""
-    for module, cfg in cell.config.credit_config.items():
+    for module, cfg in (cell.config.credit_config if cell.config else {}).items():
         for key, value in cfg.items():
             if (key.endswith(("_file", "_path")) or key == "replies") and value and not Path(value).exists():
                 return f"credit_config.{module}.{key}: no such file {value}"
