@@ -63,7 +63,7 @@ def bench_credit(
     if diagnostic:
         from agents.bench.diagnostic import run_diagnostic
 
-        run_diagnostic(config, Path(root), seeds=seeds)
+        run_diagnostic(config, Path(root), tasks=_names(tasks), arms=_names(arms))
     elif report_only:
         if not (suite_dir / "suite.yaml").is_file():
             raise FileNotFoundError(f"{suite_dir}/: no suite has run here yet (run without --report-only first)")

@@ -23,7 +23,6 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 BARS_PNG = "bars.png"
 CURVES_PNG = "curves.png"
-DIAGNOSTIC_JSON = "diagnostic.json"
 
 
 def is_suite(path: Path) -> bool:
@@ -97,6 +96,8 @@ def build(suite_dir: Path) -> dict[str, Any]:
                              "collapse": res.COLLAPSE_RULE},
               "runs": {"finished": len(found), "unfinished": unfinished, "failed": failed},
               "tasks": tasks, "all_tasks": _all_tasks(suite, found)}
+    from agents.bench.diagnostic import DIAGNOSTIC_JSON
+
     diag = suite_dir / DIAGNOSTIC_JSON
     if diag.is_file():
         report["diagnostic"] = json.loads(diag.read_text())

@@ -61,6 +61,15 @@ def iqm_ci(values: Sequence[float]) -> tuple[float | None, tuple[float, float] |
     return float(iqm(x)), _interval([x], lambda a, axis: iqm(a, axis=axis))
 
 
+def mean_ci(values: Sequence[float]) -> tuple[float | None, tuple[float, float] | None]:
+    """(mean, 95% percentile bootstrap CI): for bounded quantities such as correlations, whose t interval can
+    leave their range."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return None, None
+    return float(x.mean()), _interval([x], lambda a, axis: np.mean(a, axis=axis))
+
+
 def difference_ci(arm: Sequence[float], baseline: Sequence[float]) -> tuple[float | None, tuple[float, float] | None]:
     """IQM(arm) - IQM(baseline) with a 95% CI, each arm's runs resampled independently."""
     x = np.asarray([v for v in arm if v is not None and np.isfinite(v)], dtype=float)

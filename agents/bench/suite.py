@@ -51,7 +51,7 @@ class DiagnosticSpec(Config):
                                                "stairs) or keyroom (remaining path key -> door -> stairs).")
     batches: int = Field(5, ge=2, description="Independent batches (the CI is over batches).")
     groups: int = Field(8, ge=1, description="Groups of group_size episodes per batch.")
-    warmup_batches: int = Field(1, ge=0, description="Batches each module fits its model on before the scored "
+    warmup_batches: int = Field(2, ge=0, description="Batches each module fits its model on before the scored "
                                 "one (what it would have seen in training before that iteration).")
     policy: str = Field("initial", description="Who plays: 'initial' (the arm's untrained policy at the cell's "
                         "seed, near-uniform) or a policy folder (a checkpoint's policy/).")
