@@ -219,10 +219,21 @@ def runs_plot(names: Names, metric: Metrics = None,
 def runs_compare(names: Names, metric: Metrics = None,
                  out: Annotated[Path | None, typer.Option(help="Also draw the curves into this PNG.")] = None,
                  smooth: Smooth = 1, root: Root = RUNS) -> None:
-    """Last and best value of each metric per run (default: success, episode_length); --out adds a figure."""
+    """Last and best value of each metric per run (default: success, episode_length); --out adds a figure. A suite
+    folder (`credo bench credit`) prints the suite's report instead."""
+    from agents.bench.report import is_suite
     from agents.plots import compare_rows, plot_runs
     from agents.runs import RunDir
 
+    suites = [p for p in (Path(n) if Path(n).is_dir() else root / n for n in names) if is_suite(p)]
+    if suites:  # a suite folder: its report (rebuilt from the runs finished so far), not a row per run
+        from agents.bench.cli import print_report
+        from agents.bench.report import build, markdown
+
+        if len(names) > 1:
+            raise ValueError("runs compare: give one suite folder, or run folders, not both")
+        print_report(markdown(build(suites[0])), suites[0])
+        return
     metric = metric or ["success", "episode_length"]
     runs = [RunDir.open(n, root=root) for n in names]
     _print_table("compare", compare_rows(runs, metric))

@@ -19,6 +19,11 @@ SECTIONS: dict[str, tuple[str, str, str]] = {  # name: ("module:Class", key pref
     "eval": ("agents.evaluate:EvalConfig", "", "`credo eval TARGET KEY=VALUE ...`"),
     "judge": ("llm_judges.config:ServeConfig", "", "`credo judge serve --config FILE KEY=VALUE ...`"),
     "nethack-text": ("envs.nethack.text:TextOptions", "env_kwargs.", "NetHack and MiniHack envs (`env_kwargs`)"),
+    "bench-suite": ("agents.bench.suite:SuiteConfig", "", "`credo bench credit --suite FILE` (agents/bench/)"),
+    "bench-task": ("agents.bench.suite:TaskSpec", "tasks.<name>.", "a suite's `tasks`"),
+    "bench-diagnostic": ("agents.bench.suite:DiagnosticSpec", "tasks.<name>.diagnostic.",
+                         "a suite task's `diagnostic` (`credo bench credit --diagnostic`)"),
+    "bench-arm": ("agents.bench.suite:ArmSpec", "arms.<name>.", "a suite's `arms`"),
 }
 CREDIT_PREFIX = "credit_config.{name}."
 
@@ -53,7 +58,8 @@ def _markdown(sections: dict[str, tuple[type, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def config(section: Annotated[str | None, typer.Argument(help="train, sft, eval, judge, nethack-text or "
+def config(section: Annotated[str | None, typer.Argument(help="train, sft, eval, judge, nethack-text, "
+                                                                 "bench-suite, bench-task, bench-diagnostic, bench-arm or "
                                                                  "credit.<module>; all when omitted.")] = None,
            markdown: Annotated[bool, typer.Option(help="Print Markdown (docs/config.md) instead of tables.")] = False,
            ) -> None:

@@ -232,3 +232,5 @@ def test_smoke_suite_writes_a_well_formed_report(tmp_path, monkeypatch):
     assert {"suite.yaml", "report.md", "bars.png", "curves.png"} <= {p.name for p in root.iterdir()}
     assert "| arm | n | success AUC |" in (root / "report.md").read_text()
     assert "Suite `bench-smoke`" in result.output
+    compared = CliRunner().invoke(cli, ["runs", "compare", "bench-smoke", "--root", str(tmp_path)])
+    assert compared.exit_code == 0 and "| gigpo | 2 |" in compared.output  # a suite folder: its report
