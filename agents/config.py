@@ -66,6 +66,8 @@ class TrainConfig(Config):
                                              "multiple of this many env steps (None: before and after only).")
     eval_greedy: Literal["none", "final", "all"] = Field("final", description="Greedy evaluations next to the "
                                                         "sampled ones: none, at the end only, or at every point.")
+    eval_num_envs: int = Field(32, ge=1, description="Envs acted on together during evaluation (evaluation does "
+                               "not learn, so a wider batch only makes it faster).")
     eval_env_kwargs: dict[str, Any] = Field(default_factory=dict, description="Env keyword arguments overriding "
                                             "env_kwargs for evaluation (TextWorld: {first_game: N} plays games no "
                                             "training seed reaches).")

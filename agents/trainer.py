@@ -305,7 +305,7 @@ class Trainer:
             with counting(f"{label} ({c.eval_episodes} episodes)", c.eval_episodes, console=console,
                           enabled=c.progress) as tick:
                 result = play_heldout(policy, self.builder, c.env, c.eval_episodes, seed=c.seed, greedy=greedy,
-                                      num_envs=c.num_envs, max_episode_steps=c.max_episode_steps,
+                                      num_envs=c.eval_num_envs, max_episode_steps=c.max_episode_steps,
                                       env_kwargs={**c.env_kwargs, **c.eval_env_kwargs}, on_episode=tick)
             self.heldout.record(self.iteration, self.env_steps, self.done(), who, greedy, result)
 
