@@ -17,6 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import envs
 from agents.bench import stats
 from agents.bench.report import build
 from agents.bench.runner import ERROR_FILE, cell_lock, parse_shard, prepare, run_suite
@@ -69,6 +70,10 @@ def test_shipped_suites_resolve_to_valid_run_configs(tmp_path):
     keyroom = [c for c in cells(default, tmp_path) if c.task == "keyroom"]
     assert len({c.arm for c in keyroom}) == len(default.arms)  # every arm on the delayed-credit task
     assert all(len(default.task_seeds(t)) >= 5 for t in default.tasks)
+    for task in default.tasks:  # every task's env takes its kwargs, for training and for evaluation
+        config = next(c.config for c in cells(default, tmp_path, tasks=[task]) if c.config is not None)
+        for kwargs in (config.env_kwargs, {**config.env_kwargs, **config.eval_env_kwargs}):
+            envs.make(config.env, **kwargs).close()
     budgets = {(c.task, c.config.total_env_steps, c.config.max_episode_steps, c.config.eval_episodes)
                for c in cells(default, tmp_path) if c.config is not None}
     assert len(budgets) == len(default.tasks)  # every arm of a task has the same budget
@@ -93,8 +98,11 @@ def test_a_run_made_with_another_config_is_an_error(cache_dir, tmp_path):
         "suite": "line", "task": "line", "arm": "outcome", "seed": 0}
     changed = line_suite()
     changed["train"]["learner"]["lr"] = 0.5
-    with pytest.raises(ConfigError, match="learner.lr: 0.001 vs 0.5"):
-        prepare(cells(SuiteConfig.build(changed), tmp_path)[0])
+    prepare(cells(SuiteConfig.build(changed), tmp_path)[0])  # it never trained: made again with the new config
+    assert RunDir.open(tmp_path / "line" / cell.name).config()["learner"]["lr"] == 0.5
+    (tmp_path / "line" / cell.name / "metrics.jsonl").write_text('{"iteration": 1}\n')  # now it has trained
+    with pytest.raises(ConfigError, match="learner.lr: 0.5 vs 0.001"):
+        prepare(cell)
 
 
 def test_shards_split_the_cells_deterministically(tmp_path):

@@ -82,10 +82,14 @@ def prepare(cell: Cell) -> Path:
         return path
     wanted = cell.config.model_dump(mode="json")
     if (path / CONFIG_FILE).is_file():
-        diff = config_difference(RunDir.open(path).config(), wanted)
-        if diff:
+        run = RunDir.open(path)
+        diff = config_difference(run.config(), wanted)
+        if diff and (run.latest_checkpoint() is not None or run.read_metrics()):
             raise ConfigError(f"{path}: made with another config than the suite's ({diff}); remove the folder "
                               "or give the suite another name")
+        if diff:  # it never trained (e.g. failed at start-up): nothing to keep
+            shutil.rmtree(path)
+            RunDir.create(cell.name, cell.config, root)
     else:
         if path.exists():  # killed between mkdir and config.yaml: nothing to keep
             shutil.rmtree(path)
