@@ -153,6 +153,9 @@ def markdown(report: dict[str, Any]) -> str:
               f"Every number is the {st['point']} with its {st['interval']}. Δ = {st['difference']}; `*` marks a "
               "difference whose CI excludes 0. Arms are not ranked: where the CIs overlap, the data do not order "
               "them. Outcomes are held-out evaluations (eval.jsonl), never training-window numbers.", ""]
+    if any(a["n"] < 5 for t in report["tasks"].values() for a in t["arms"].values()):
+        lines += ["Some cells have fewer than 5 seeds: a percentile bootstrap over so few runs is too narrow (3 seeds "
+                  "give 10 distinct resamples); read those intervals as descriptive, not as tests.", ""]
     if report.get("tuning"):
         lines += [f"Tuning: {report['tuning'].strip()}", ""]
     for tname, task in report["tasks"].items():
