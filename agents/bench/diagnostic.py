@@ -178,9 +178,12 @@ def markdown(diag: dict[str, Any]) -> list[str]:
         if not est or est.get("mean") is None:
             return "-"
         ci = est.get("ci")
-        return f"{est['mean']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+        n, total = sum(v is not None for v in est["values"]), len(est["values"])
+        return (f"{est['mean']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+                + (f" ({n} of {total} batches)" if n < total else ""))
 
-    lines = ["## Credit-quality diagnostic (no RL)", "", diag.get("definition", "") + ".", ""]
+    lines = ["## Credit-quality diagnostic (no RL)", "", diag.get("definition", "") + ". A batch whose advantages "
+             "(or outputs) are all equal has no rho: `k of n batches` says how many had one.", ""]
     for tname, task in diag["tasks"].items():
         lines += [f"### {tname}: `{task['env']}`, oracle `{task['oracle']}`", "",
                   f"{task['batches']} batches of {task['episodes_per_batch']} episodes (~{task['steps_per_batch']:.0f} "
