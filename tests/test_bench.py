@@ -21,7 +21,7 @@ import envs
 from agents.bench import stats
 from agents.bench.report import build
 from agents.bench.runner import ERROR_FILE, cell_lock, parse_shard, prepare, run_suite
-from agents.bench.suite import CELL_FILE, SuiteConfig, cells, load_suite, shipped_suites
+from agents.bench.suite import CELL_FILE, SuiteConfig, cells, config_difference, load_suite, shipped_suites
 from agents.runs import RunDir
 from credo.config import ConfigError
 from tests._agent_helpers import ENV_ID, line_policy
@@ -242,3 +242,13 @@ def test_smoke_suite_writes_a_well_formed_report(tmp_path, monkeypatch):
     assert "Suite `bench-smoke`" in result.output
     compared = CliRunner().invoke(cli, ["runs", "compare", "bench-smoke", "--root", str(tmp_path)])
     assert compared.exit_code == 0 and "| gigpo | 2 |" in compared.output  # a suite folder: its report
+
+
+def test_a_run_made_before_a_config_field_existed_still_matches_its_cell():
+    """A suite resumed after credo gained a field: the run's config lacks the key and keeps its run; any key the
+    run does have must still match."""
+    old = {"env": "e", "policy": {"model": "tiny"}, "learner": {"lr": 0.001}}
+    new = {"env": "e", "policy": {"model": "tiny", "candidate_score": "sum"}, "learner": {"lr": 0.001},
+           "max_staleness": 1}
+    assert config_difference(old, new) is None
+    assert config_difference(old, {**new, "learner": {"lr": 0.01}}) == "learner.lr: 0.001 vs 0.01"

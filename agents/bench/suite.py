@@ -216,8 +216,10 @@ def missing_file(cell: Cell) -> str | None:
 
 
 def config_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str | None:
-    """The first key where two configs differ ('learner.lr: 0.001 vs 0.0005'), ignoring runs_root and progress."""
-    for key in sorted(set(a) | set(b)):
+    """The first key where a run's config `a` and the suite's `b` differ ('learner.lr: 0.001 vs 0.0005'), ignoring
+    runs_root and progress, and keys `a` lacks: fields added to credo after the run was made (a suite resumed
+    across sessions and code changes keeps its runs; a new field must default to the old behaviour)."""
+    for key in sorted(a):
         if not prefix and key in ("runs_root", "progress"):
             continue
         x, y = a.get(key), b.get(key)
