@@ -242,6 +242,17 @@ def test_smoke_suite_writes_a_well_formed_report(tmp_path, monkeypatch):
     assert "Suite `bench-smoke`" in result.output
     compared = CliRunner().invoke(cli, ["runs", "compare", "bench-smoke", "--root", str(tmp_path)])
     assert compared.exit_code == 0 and "| gigpo | 2 |" in compared.output  # a suite folder: its report
+    # Another session: the saved results (no checkpoints) restored under a fresh runs folder are finished cells.
+    saved = CliRunner().invoke(cli, ["bench", "credit", "--smoke", "--report-only", "--root", str(tmp_path),
+                                     "--save-results", str(tmp_path / "kept")])
+    assert saved.exit_code == 0 and "saved 4 finished runs" in saved.output
+    assert not list((tmp_path / "kept").rglob("checkpoints"))
+    again = CliRunner().invoke(cli, ["bench", "credit", "--smoke", "--root", str(tmp_path / "fresh"),
+                                     "--restore", str(tmp_path / "kept")])
+    assert again.exit_code == 0, again.output
+    assert "restored 4 finished runs" in again.output and "4 finished, 0 to run" in again.output
+    restored = json.loads((tmp_path / "fresh" / "bench-smoke" / "report.json").read_text())
+    assert restored["tasks"]["room5"]["arms"]["gigpo"]["metrics"] == arms["gigpo"]["metrics"]
 
 
 def test_a_run_made_before_a_config_field_existed_still_matches_its_cell():

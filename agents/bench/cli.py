@@ -47,10 +47,15 @@ def bench_credit(
     = False,
     report_only: Annotated[bool, typer.Option("--report-only", help="Only (re)build the report from the runs "
                                                                     "finished so far.")] = False,
+    restore: Annotated[Path | None, typer.Option(help="First put back the finished runs saved in this folder "
+                                                      "(by --save-results), e.g. benchmarks/results.")] = None,
+    save_results: Annotated[Path | None, typer.Option(help="At the end, save the finished runs' results (no "
+                                                           "checkpoints) into this folder, to commit or copy.")] = None,
     root: Root = RUNS,
 ) -> None:
     """Compare credit methods: each (task, arm, seed) an ordinary run under runs/<suite>/, resumable (restart the
-    same command after a stop or a kill), then report.md/report.json/figures with IQM and bootstrap 95% CIs."""
+    same command after a stop or a kill; across machines or sessions with --save-results and --restore), then
+    report.md/report.json/figures with IQM and bootstrap 95% CIs."""
     from agents.bench.report import build, markdown
     from agents.bench.runner import parse_shard, run_suite
     from agents.bench.suite import load_suite
@@ -60,6 +65,10 @@ def bench_credit(
     config = load_suite("smoke" if smoke else suite)
     suite_dir = Path(root) / config.name
     failed = {}
+    if restore is not None:
+        from agents.bench import archive
+
+        typer.echo(f"restored {archive.restore(restore, suite_dir)} finished runs from {restore}")
     if diagnostic:
         from agents.bench.diagnostic import run_diagnostic
 
@@ -71,6 +80,10 @@ def bench_credit(
         failed = run_suite(config, Path(root), seeds=seeds, shard=parse_shard(shard), workers=workers,
                            tasks=_names(tasks), arms=_names(arms)).failed
     print_report(markdown(build(suite_dir)), suite_dir)
+    if save_results is not None:
+        from agents.bench import archive
+
+        typer.echo(f"saved {archive.save(suite_dir, save_results)} finished runs' results to {save_results}")
     if failed:
         typer.secho(f"{len(failed)} run(s) failed: " + ", ".join(failed), fg=typer.colors.RED, err=True)
         sys.exit(1)
