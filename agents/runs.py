@@ -108,8 +108,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class RunDir:
     """One run's folder. Create it for a new run, open it to resume, show, plot or evaluate."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, label: str | None = None) -> None:
         self.path = Path(path)
+        self.label = label or self.path.name
+        """How listings name the run: its folder name, or `<suite>/<run>` for a run of a suite."""
         self._writer: Any = None
         self._purge_step: int | None = None
 
@@ -169,12 +171,17 @@ class RunDir:
 
     @staticmethod
     def find_all(root: Path = Path("runs")) -> list[RunDir]:
-        """Every run folder directly under `root`, oldest first."""
+        """Every run folder under `root`, oldest first: those directly under it and those of a suite folder
+        (`runs/<suite>/<run>/`, as `credo bench credit` writes them; the suite holds a `suite.yaml`)."""
         root = Path(root)
         if not root.is_dir():
             return []
-        paths = [p for p in root.iterdir() if (p / CONFIG_FILE).is_file()]
-        return [RunDir(p) for p in sorted(paths, key=lambda p: (p.stat().st_mtime, p.name))]
+        folders = [p for p in root.iterdir() if p.is_dir()]
+        suites = [p for p in folders if (p / "suite.yaml").is_file()]
+        paths = [p for p in folders if (p / CONFIG_FILE).is_file()]
+        paths += [p for suite in suites for p in suite.iterdir() if (p / CONFIG_FILE).is_file()]
+        return [RunDir(p, label=str(p.relative_to(root)))
+                for p in sorted(paths, key=lambda p: (p.stat().st_mtime, p.name))]
 
     @property
     def name(self) -> str:
@@ -322,7 +329,7 @@ class RunDir:
         if wall is None and len(times) > 1:
             wall = times[-1] - times[0]
         return {
-            "name": self.name,
+            "name": self.label,
             "env": str(cfg.get("env", "")).removeprefix("credo/"),
             "credit": str(cfg.get("credit", "")),
             "iterations": len(rows),

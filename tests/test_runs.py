@@ -29,6 +29,11 @@ def test_create_writes_config_and_a_taken_name_is_an_error(tmp_path: Path) -> No
     assert autos[0].name.startswith("MiniHack-Room-5x5-v0-spa-1.0-oprl-0.5-")
     assert autos[1].name != autos[0].name  # default names (a timestamp) are made unique
     assert {r.name for r in RunDir.find_all(tmp_path)} == {"exp", autos[0].name, autos[1].name}
+    suite = tmp_path / "mysuite"
+    suite.mkdir()
+    (suite / "suite.yaml").write_text("name: mysuite\n")
+    RunDir.create("cell-s0", _Cfg(), suite)
+    assert "mysuite/cell-s0" in {r.summary()["name"] for r in RunDir.find_all(tmp_path)}  # a suite's runs are listed
 
 
 def test_open_by_name_or_path_and_bad_path(tmp_path: Path) -> None:
