@@ -95,7 +95,8 @@ def play_heldout(policy: Any, builder: Any, env: str, episodes: int, *, seed: in
                  max_episode_steps: int, env_kwargs: dict[str, Any],
                  on_episode: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Play `episodes` held-out episodes under a fixed random seed (the caller's RNG is restored afterwards) and
-    summarise them: success with its Wilson interval, length, score, return and path efficiency."""
+    summarise them: success with its Wilson interval, length, score, return, path efficiency and the share of
+    episodes that reached each of the env's sub-goals (`subgoals`, where the env reports any)."""
     from agents.evaluate import play, summarize
     from agents.trainer import rng_state, seed_everything, set_rng_state
 
@@ -109,8 +110,10 @@ def play_heldout(policy: Any, builder: Any, env: str, episodes: int, *, seed: in
         set_rng_state(state)
     res = summarize(eps, env=env, policy="", greedy=greedy, seed=seed, wall_s=time.perf_counter() - start)
     wins = [e for e in eps if e.success]
+    goals = sorted({k for e in eps for k in e.metrics if k.startswith("subgoal_")})
+    subgoals = {k.removeprefix("subgoal_"): sum(e.metrics.get(k, 0.0) for e in eps) / len(eps) for k in goals}
     return {"episodes": res.episodes, "success": res.success, "success_ci": list(res.success_ci),
             "episode_length": res.mean_length, "score": res.score,
             "return": sum(e.total_reward for e in eps) / len(eps),
             "efficiency": res.efficiency, "efficiency_n": sum("efficiency" in e.metrics for e in wins),
-            "seconds": res.wall_s}
+            **({"subgoals": subgoals} if subgoals else {}), "seconds": res.wall_s}

@@ -45,7 +45,8 @@ def caption_of(info: dict[str, Any]) -> str:
 
 
 def episode_metrics(episode: Episode, final_info: dict[str, Any], optimal_steps: float | None) -> dict[str, float]:
-    """Success, length, path efficiency (optimal/actual, successes only) and NetHack progression if given."""
+    """Success, length, path efficiency (optimal/actual, successes only), NetHack progression, and the env's
+    sub-goals (`info["subgoals"]`, e.g. MiniHack KeyRoom's key) as `subgoal_<name>`, if given."""
     out = {"length": float(episode.length)}
     if optimal_steps is not None and episode.success and episode.length > 0:
         out["efficiency"] = min(1.0, float(optimal_steps) / episode.length)
@@ -53,6 +54,8 @@ def episode_metrics(episode: Episode, final_info: dict[str, Any], optimal_steps:
         value = final_info.get(key, final_info.get("state", {}).get(key))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = float(value)
+    for name, value in (final_info.get("subgoals") or {}).items():
+        out[f"subgoal_{name}"] = float(value)
     return out
 
 

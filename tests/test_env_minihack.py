@@ -7,6 +7,7 @@ import re
 import warnings
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -277,3 +278,34 @@ def test_state_has_the_inventory_and_the_things_around_the_hero_along_a_keyroom_
     assert names[4]["open door"] == (-1, -1) and names[4]["staircase down"] == (-2, -1)
     assert names[6] == {"staircase down": (-1, 0), "staircase up": (2, 0)}  # on the door (the hero hides it)
     env.close()
+
+
+def test_keyroom_reports_the_key_subgoal_once_it_is_carried():
+    """info["subgoals"]["key"] turns 1 when the key enters the inventory and stays 1 (the bench's sub-goal)."""
+    env = envs.make("credo/MiniHack-KeyRoom-Fixed-S5-v0", compact=True)
+    try:
+        _, info = env.reset(seed=0)
+        assert info["subgoals"] == {"key": 0.0}
+        on_key = False  # the key is not listed once the hero stands on it
+        for _ in range(30):
+            if info["subgoals"]["key"]:
+                break
+            key = next((o for o in info["state"]["objects"] if o["name"] == "key"), None)
+            if key is None and on_key:
+                action = "pickup"
+            else:
+                action = {(1, 0): "east", (-1, 0): "west", (0, 1): "south", (0, -1): "north", (1, 1): "southeast",
+                          (1, -1): "northeast", (-1, 1): "southwest", (-1, -1): "northwest"}[
+                    (int(np.sign(key["dx"])), int(np.sign(key["dy"])))]
+                on_key = key["dist"] == 1
+            info = env.step(action)[-1]
+        assert info["subgoals"] == {"key": 1.0}
+        info = env.step("west")[-1]
+        assert info["subgoals"]["key"] == 1.0
+    finally:
+        env.close()
+    room = envs.make("credo/MiniHack-Room-5x5-v0")
+    try:
+        assert "subgoals" not in room.reset(seed=0)[1]
+    finally:
+        room.close()

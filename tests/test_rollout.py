@@ -139,3 +139,12 @@ def test_choose_mode_needs_admissible_actions(policy):
         rollout.collect(1)
     with pytest.raises(ConfigError, match="must be >= 1"):
         Rollout(policy, PromptBuilder("test", policy.tokenizer), ENV_ID, num_envs=0, pool=Pool())
+
+
+def test_episode_metrics_carry_the_envs_subgoals():
+    from agents.rollout import episode_metrics
+    from credo.trajectory import Episode
+
+    ep = Episode("e", "g", "env", 0, "")
+    assert episode_metrics(ep, {"subgoals": {"key": 1.0}}, None) == {"length": 0.0, "subgoal_key": 1.0}
+    assert "subgoal_key" not in episode_metrics(ep, {}, None)

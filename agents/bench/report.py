@@ -179,6 +179,14 @@ def markdown(report: dict[str, Any]) -> str:
                 _fmt(m["final_efficiency"]), f"{e['collapse']['runs']}/{e['collapse']['n']}", wall,
                 f"{t['shares'].get('credit', 0.0):.0%}"]) + " |")
         lines.append("")
+        keyed = {arm: e for arm, e in task["arms"].items() if e["metrics"]["final_key"]["iqm"] is not None}
+        if keyed:
+            lines += ["Sub-goal: share of the last evaluation's episodes that picked up the key.", "",
+                      "| arm | n | key picked up | Δ key |", "|---|---|---|---|"]
+            lines += [f"| {arm} | {e['metrics']['final_key']['n']} | "
+                      f"{_fmt(e['metrics']['final_key'])} | {_fmt_diff(e['vs_outcome'].get('final_key'))} |"
+                      for arm, e in keyed.items()]
+            lines.append("")
         shares = []
         for arm, e in task["arms"].items():
             parts = {k: v for k, v in e["time"]["shares"].items() if k not in ("credit", "outcome") and v >= 0.005}
@@ -200,7 +208,8 @@ def markdown(report: dict[str, Any]) -> str:
               "- success AUC: area under held-out sampled success vs env steps over the evaluated range, divided by "
               "its length (the mean success over training);",
               "- final success / greedy / length / efficiency: the last held-out evaluation (efficiency: mean "
-              "shortest/taken path over its successful episodes);",
+              "shortest/taken path over its successful episodes); key picked up: the share of its episodes that "
+              "ever carried the key (KeyRoom);",
               f"- collapse: {st['collapse']};",
               "- wall s: training seconds (IQM; evaluation excluded); credit share: credit modules' seconds over "
               "training seconds.", ""]

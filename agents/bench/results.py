@@ -5,7 +5,8 @@ report repeats them):
 - success AUC: the area under held-out sampled success against env steps, over the evaluated range, divided by
   its length (trapezoids): the mean success over training, 0..1;
 - final success (sampled, greedy), episode length and path efficiency: the last evaluation (efficiency: mean
-  over its successful episodes; none when it had none);
+  over its successful episodes; none when it had none); key picked up: the share of the last evaluation's
+  episodes that ever carried the key (KeyRoom's sub-goal; runs evaluated before it was recorded have none);
 - collapse: the run's held-out sampled success reached at least max(PEAK, s0 + RISE) at some point after env step
   0 (s0: its success at env step 0) and its last point is at most FLOOR;
 - time shares: each part's seconds summed over iterations (metrics.jsonl: `<module>/seconds`, `credit_seconds`,
@@ -34,6 +35,7 @@ METRICS = {  # key: (label, higher is better)
     "final_success_greedy": ("final greedy success", True),
     "final_length": ("episode length", False),
     "final_efficiency": ("path efficiency", True),
+    "final_key": ("key picked up", True),  # KeyRoom's sub-goal (None on tasks without one)
 }
 
 
@@ -110,6 +112,7 @@ def read_run(path: Path) -> RunResult | None:
         "final_success_greedy": float(greedy[-1]["success"]) if greedy else None,
         "final_length": float(last["episode_length"]),
         "final_efficiency": last.get("efficiency"),
+        "final_key": (last.get("subgoals") or {}).get("key"),
     }
     wall = float(summary.get("wall_time", 0.0))
     return RunResult(name=path.name, task=cell["task"], arm=cell["arm"], seed=int(cell["seed"]), curve=curve,

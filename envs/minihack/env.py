@@ -187,6 +187,20 @@ class MiniHackTextEnv(NLETextEnv):
         with _boxoban_reset(self.raw, self.np_random):  # BoxoHack.reset takes no `sample_seed`
             return self.raw.reset()
 
+    def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        self._key_held = False
+        return super()._reset(seed, options)
+
+    def _info(self, raw_info: dict[str, Any], success: bool, valid: bool) -> dict[str, Any]:
+        """Adds `info["subgoals"]` on tasks with a key (KeyRoom...): {"key": 1.0 once the key was ever carried},
+        the sub-goal a credit method can raise before the task's own success does."""
+        info = super()._info(raw_info, success, valid)
+        if "key" in self.task.lower():
+            items = self._state.get("inventory", {}).values()
+            self._key_held = self._key_held or any(" key" in f" {item}" for item in items)
+            info["subgoals"] = {"key": float(self._key_held)}
+        return info
+
     def _progress(self, state: dict[str, Any], raw_info: dict[str, Any], success: bool) -> float:
         return 100.0 if success else 0.0
 
