@@ -1,14 +1,18 @@
-"""The LLM policy: any Hugging Face causal LM (optionally with LoRA) acting in one of two modes.
+"""The LLM policy: any Hugging Face causal LM (optionally with LoRA), or an encoder, acting in one of two modes.
 
-**choose** (the GLAM approach, what small models need): each admissible action is scored by its sequence
-log-likelihood given the prompt, `log p(action tokens + <eos> | prompt)` (or its per-token mean with
-`candidate_score=mean`); the action is sampled from `softmax(scores / temperature)` over the candidates. The
-terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer action
-("northeast"). The prompt is encoded once for all its candidates: by default ('packed') a prompt and all its
-candidates form one segment, each candidate's positions restarting after the prompt and a 4D attention mask
-letting it see only the prompt and itself, and segments share rows as long as the longest one; 'cached' (for
-attention kernels without custom masks) copies the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
-gradients flow through them, so the PPO update uses the same path (benchmarks/RESULTS.md).
+**choose** (the GLAM approach, what small models need): each admissible action gets a score given the prompt and
+the action is sampled from `softmax(scores / temperature)` over the candidates. The score (`candidate_score`) is the
+candidate's sequence log-likelihood `log p(action tokens + <eos> | prompt)` ('sum'), its per-token mean ('mean'),
+or a learned scalar head on the hidden state at the candidate's last token ('head', agents/backbones.py): with the
+head no token has to be predicted, so a candidate that copies an id or a word from the page is no harder than a
+short command. The terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer
+action ("northeast"), and so the head reads a position that has seen the whole candidate. The prompt is encoded
+once for all its candidates: by default ('packed') a prompt and all its candidates form one segment, each
+candidate's positions restarting after the prompt and a 4D attention mask letting it see only the prompt and
+itself, and segments share rows as long as the longest one; 'cached' (for attention kernels without custom masks)
+copies the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
+gradients flow through them, so the PPO update uses the same path (benchmarks/RESULTS.md). An encoder backbone
+(`policy.model=minilm`) scores with the head, packed or full, its state tokens attending to the whole state.
 
 **generate** (the papers' ReAct style): the model writes free text in the format
 `<think>reasoning</think><action>the action</action>`; the text between the action tags is the env action.
@@ -17,7 +21,7 @@ log-probs are exactly those of the sampling distribution. A reply without an `<a
 action (`ActionSample.valid=False`, empty action text); the rollout applies `invalid_penalty`, never a crash.
 
 All scoring methods take a `model` argument (default the policy's own) so the learner's reference model and
-OPRL's process reward model reuse the exact same action distribution.
+OPRL's process reward model reuse the exact same action distribution (with the head: each model its own head).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import torch.nn.functional as F
 import yaml
 from pydantic import Field
 
+from agents import backbones
+from agents.backbones import base_model
 from credo.config import Config, ConfigError
 from credo.hf import quiet_hf
 
@@ -54,6 +60,7 @@ _ACTION_RE = re.compile(r"<\s*action\s*>(.*?)<\s*/\s*action\s*>", re.DOTALL | re
 
 
 CandidateBatching = Literal["packed", "cached", "full"]
+CandidateScore = Literal["auto", "sum", "mean", "head"]
 CANDIDATE_ROOM = 64
 """Choose mode: positions a prompt leaves free for its longest candidate (the prompt budget is the rest)."""
 
@@ -61,7 +68,8 @@ CANDIDATE_ROOM = 64
 class PolicyConfig(Config):
     """Which model acts and how it turns text into actions."""
 
-    model: str = Field("tiny", description="'tiny' (the embedded default, built from a config), a Hugging Face "
+    model: str = Field("tiny", description="'tiny' (the embedded default, built from a config), 'minilm' (the "
+                       "pretrained all-MiniLM-L6-v2 encoder of the embedding extra; choose mode), a Hugging Face "
                        "hub id, or a local checkpoint folder.")
     mode: Literal["choose", "generate"] = Field("choose", description="'choose': score each admissible action "
                                                 "by its log-likelihood and sample among them; 'generate': free "
@@ -76,10 +84,11 @@ class PolicyConfig(Config):
     max_new_tokens: int = Field(64, ge=1, description="Generate mode: most tokens written per step.")
     invalid_penalty: float = Field(0.1, ge=0, description="Generate mode: reward subtracted at a step whose "
                                    "text had no parsable <action> tag (iStar's invalid-action penalty).")
-    candidate_score: Literal["sum", "mean"] = Field(
-        "sum", description="Choose mode: a candidate's score is the sum of its token log-probs (the sequence "
-        "log-likelihood, GLAM) or their mean ('mean': length-normalised, so an untrained model does not prefer "
-        "short commands).")
+    candidate_score: CandidateScore = Field(
+        "auto", description="Choose mode: a candidate's score is the sum of its token log-probs ('sum': the "
+        "sequence log-likelihood, GLAM), their mean ('mean': length-normalised), or a learned scalar head on the "
+        "hidden state at its last token ('head': nothing to predict, so ids and words copied from the page are "
+        "easy); 'auto': a saved policy's own, else head for the tiny model and encoders, sum for other models.")
     candidate_batching: CandidateBatching = Field(
         "packed", description="Choose mode: how candidates are scored (same numbers, different cost). 'packed': "
         "each prompt with all its candidates as one segment under a 4D attention mask, segments packed into "
@@ -106,7 +115,7 @@ class ActionSample:
     logprob: float
     """Log-prob of the action under the acting distribution (choose: candidate softmax; generate: token sum)."""
     token_logprobs: list[float]
-    """Per-token log-probs of `action_ids` given the prompt."""
+    """Per-token log-probs of `action_ids` given the prompt (empty with `candidate_score=head`: none are taken)."""
     valid: bool = True
     """False when generate-mode text did not parse."""
     raw: str = ""
@@ -159,14 +168,9 @@ def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
-def _base_model(model: Any) -> Any:
-    """The transformers model under a peft (LoRA) wrapper, or the model itself."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def _forward_params(model: Any) -> frozenset[str]:
     """The keyword arguments the (base) model's forward accepts, looked up once per model class."""
-    base = _base_model(model)
+    base = base_model(model)
     params = _FORWARD_PARAMS.get(type(base))
     if params is None:
         params = _FORWARD_PARAMS[type(base)] = frozenset(inspect.signature(base.forward).parameters)
@@ -193,7 +197,7 @@ def _keeps_masked_logits(model: Any) -> bool:
     `slice_logits_to_keep` (transformers 5). Packed rows then get logits at exactly the positions that predict
     candidate tokens, not at the union of those columns over all rows."""
     return ("logits_to_keep" in _forward_params(model)
-            and hasattr(sys.modules.get(type(_base_model(model)).__module__), "slice_logits_to_keep"))
+            and hasattr(sys.modules.get(type(base_model(model)).__module__), "slice_logits_to_keep"))
 
 
 def _attention_kind(model: Any) -> Literal["bool", "additive"] | None:
@@ -232,7 +236,7 @@ def _distinct(keys: Sequence[Hashable]) -> tuple[list[Any], list[int]]:
 
 def _checkpointing(model: Any) -> bool:
     """Whether this forward will run with gradient checkpointing (enabled, training mode, gradients on)."""
-    base = _base_model(model)
+    base = base_model(model)
     return (base.training and torch.is_grad_enabled()
             and any(getattr(m, "gradient_checkpointing", False) for m in base.modules()))
 
@@ -260,23 +264,38 @@ def _entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 class Policy:
-    """A causal LM plus its tokenizer, acting in choose or generate mode (module docstring)."""
+    """A causal LM (or an encoder) plus its tokenizer, acting in choose or generate mode (module docstring)."""
 
     def __init__(self, config: PolicyConfig, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  base: str) -> None:
+        self.encoder = backbones.is_encoder(base_model(model).config)
+        """A bidirectional encoder: choose mode with the head only, state tokens attend to the whole state."""
+        if config.candidate_score == "auto":
+            head = self.encoder or config.model == "tiny"
+            config = config.model_copy(update={"candidate_score": "head" if head else "sum"})
         self.config = config
         self.model = model
         self.tokenizer = tokenizer
         self.base = base
         """The resolved base model (tiny cache folder, hub id or path) that LoRA adapters sit on."""
         self.device = next(model.parameters()).device
+        self.head = config.candidate_score == "head"
+        """Choose mode scores with the model's head (agents/backbones.py) instead of token log-probs."""
+        if self.encoder:
+            self._check_encoder(config)
+            backbones.prepare_encoder_tokenizer(tokenizer)
+        if self.head and backbones.score_head(model) is None:
+            if hasattr(model, "peft_config"):
+                raise ConfigError("policy.candidate_score=head: a LoRA model must get its head before the adapters "
+                                  "(build it with Policy.from_config)")
+            backbones.add_head(model)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.pad_id = int(tokenizer.pad_token_id)
         self.eos_id = int(tokenizer.eos_token_id)
         self._cand_cache: dict[str, list[int]] = {}
         if config.gradient_checkpointing:  # non-reentrant: LoRA's frozen inputs need no requires_grad hook
-            base, kwargs = _base_model(model), {"use_reentrant": False}
+            base, kwargs = base_model(model), {"use_reentrant": False}
             try:
                 if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
                     base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
@@ -285,42 +304,68 @@ class Policy:
             except ValueError as err:  # the architecture does not support it
                 raise ConfigError(f"policy.gradient_checkpointing: {str(err).strip().splitlines()[0]}") from None
 
+    @staticmethod
+    def _check_encoder(config: PolicyConfig) -> None:
+        """An encoder has no next-token head and no KV cache: what it cannot do is a one-line config error."""
+        if config.mode != "choose":
+            raise ConfigError(f"policy.mode={config.mode}: an encoder model ({config.model}) acts in choose mode "
+                              "only")
+        if config.candidate_score != "head":
+            raise ConfigError(f"policy.candidate_score={config.candidate_score}: an encoder model ({config.model}) "
+                              "has no token log-probs; it scores candidates with the head (candidate_score=head)")
+        if config.candidate_batching == "cached":
+            raise ConfigError("policy.candidate_batching=cached needs a causal LM's KV cache; an encoder scores "
+                              "'packed' or 'full'")
+
     # -- building and saving ------------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: PolicyConfig, env_ids: Sequence[str] = (),
                     env_kwargs: dict[str, Any] | None = None) -> Policy:
-        """Load (or, for 'tiny', build and cache) the model; a local folder saved by `save` keeps its adapters.
+        """Load (or, for 'tiny', build and cache) the model; a local folder saved by `save` keeps its adapters
+        and its head (and, with `candidate_score=auto`, its own candidate score).
 
         `env_ids`/`env_kwargs` only matter for 'tiny': its tokenizer is trained on text from those envs.
         """
         folder = Path(config.model)
-        if config.model != "tiny" and (folder / POLICY_FILE).is_file():
+        if config.model not in ("tiny", backbones.MINILM) and (folder / POLICY_FILE).is_file():
             saved = yaml.safe_load((folder / POLICY_FILE).read_text()) or {}
+            if config.candidate_score == "auto":
+                config = config.model_copy(update={
+                    "candidate_score": (saved.get("config") or {}).get("candidate_score", "auto")})
             return cls._load_folder(folder, config, str(saved.get("base", config.model)))
         if config.model == "tiny":
             from agents.tiny_model import tiny_model_path
 
             base = str(tiny_model_path(env_ids, env_kwargs))
+        elif config.model == backbones.MINILM:
+            base = backbones.minilm_path()
         else:
             base = config.model
         model, tokenizer = cls._load_hf(base, config)
+        policy = cls(config, model, tokenizer, base)  # resolves 'auto', adds a fresh head where it scores with one
         if config.lora:
             from peft import LoraConfig, get_peft_model
 
-            model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                     target_modules="all-linear", task_type="CAUSAL_LM"))
-        return cls(config, model, tokenizer, base)
+            head = [backbones.HEAD] if policy.head else None  # trained in full, one copy per adapter
+            policy.model = get_peft_model(model, LoraConfig(
+                r=config.lora_r, lora_alpha=config.lora_alpha, target_modules="all-linear", modules_to_save=head,
+                exclude_modules=head, task_type="FEATURE_EXTRACTION" if policy.encoder else "CAUSAL_LM"))
+        return policy
 
     @staticmethod
     def _load_hf(name: str, config: PolicyConfig) -> tuple[Any, Any]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        """Tokenizer and model: a causal LM, or the bare model of an encoder (agents/backbones.py)."""
+        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
         device = _resolve_device(config.device)
+        local = Path(name).is_dir()
         try:
             tokenizer = AutoTokenizer.from_pretrained(name)
+            encoder = backbones.is_encoder(AutoConfig.from_pretrained(name))
+            auto = AutoModel if encoder else AutoModelForCausalLM
             attn = {"attn_implementation": config.attn_implementation} if config.attn_implementation else {}
-            with quiet_hf() if Path(name).is_dir() else nullcontext():  # local: no download to follow
-                model = AutoModelForCausalLM.from_pretrained(name, dtype=_resolve_dtype(config.dtype, device), **attn)
+            with quiet_hf() if local else nullcontext(), backbones.quiet_load_report():  # local: no download
+                model = auto.from_pretrained(name, dtype=_resolve_dtype(config.dtype, device), **attn)
         except (OSError, ValueError, ImportError) as err:  # ImportError: an attention kernel not installed
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"policy.model: cannot load {name!r}: {first}") from None
@@ -328,13 +373,19 @@ class Policy:
 
     @classmethod
     def _load_folder(cls, folder: Path, config: PolicyConfig, base: str) -> Policy:
+        """A folder written by `save`: LoRA adapters over `base` (the head among them), or full weights (the head
+        in its own file)."""
         if (folder / "adapter_config.json").is_file():
             from peft import PeftModel
 
             model, tokenizer = cls._load_hf(base, config)
+            if config.candidate_score == "head":
+                backbones.add_head(model)  # peft restores its trained copy (modules_to_save)
             model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
             return cls(config, model, tokenizer, base)
         model, tokenizer = cls._load_hf(str(folder), config)
+        if config.candidate_score == "head":
+            backbones.load_head(model, folder)
         return cls(config, model, tokenizer, base)
 
     @classmethod
@@ -348,12 +399,18 @@ class Policy:
         return cls._load_folder(folder, config, str(saved.get("base", config.model)))
 
     def save(self, path: str | Path) -> None:
-        """Weights (LoRA: the adapters only), tokenizer and policy.yaml, loadable by `Policy.load`."""
+        """Weights (LoRA: the adapters only, the head among them), the head, tokenizer and policy.yaml, loadable
+        by `Policy.load`."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        with quiet_hf():  # LoRA: the acting adapter only (a learner's frozen reference adapter stays out)
-            adapters = {"selected_adapters": [self.model.active_adapter]} if hasattr(self.model, "peft_config") else {}
-            self.model.save_pretrained(folder, **adapters)
+        with quiet_hf():
+            if hasattr(self.model, "peft_config"):  # the acting adapter only (a learner's reference stays out)
+                self.model.save_pretrained(folder, selected_adapters=[self.model.active_adapter])
+            else:
+                with backbones.without_head(self.model) as head:
+                    self.model.save_pretrained(folder)
+                if head is not None:
+                    backbones.save_head(head, folder)
         self.tokenizer.save_pretrained(folder)
         (folder / POLICY_FILE).write_text(yaml.safe_dump(
             {"config": self.config.model_dump(mode="json"), "base": self.base}, sort_keys=False))
@@ -361,10 +418,11 @@ class Policy:
     @property
     def vocab_size(self) -> int:
         """Vocabulary size of the model (a separate backbone scoring the policy's token ids must cover it)."""
-        return int(_base_model(self.model).config.vocab_size)
+        return int(base_model(self.model).config.vocab_size)
 
     def copy_model(self) -> PreTrainedModel:
-        """An independent deep copy of the model with LoRA merged in (PRM / estimator initialisation)."""
+        """An independent deep copy of the model with LoRA merged in (PRM / estimator initialisation); with
+        `candidate_score=head` the copy carries its own head, which scores when the copy is passed as `model`."""
         model = copy.deepcopy(self.model)
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
@@ -375,7 +433,7 @@ class Policy:
     def context_limit(self) -> int | None:
         """Longest prompt the model takes with room left for its action: the context length less
         `max_new_tokens` (generate) or `CANDIDATE_ROOM` (choose); None when the config names no context length."""
-        config = _base_model(self.model).config
+        config = base_model(self.model).config
         context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
         if not context:
             return None
@@ -409,18 +467,19 @@ class Policy:
     def candidate_scores(self, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[str]],
                          model: Any = None, batching: CandidateBatching | None = None,
                          need_hidden: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor], Any]:
-        """Sequence log-likelihood of every candidate of every prompt (differentiable).
+        """Score every candidate of every prompt (differentiable): sequence log-likelihood, or the head's score.
 
-        Returns (scores per prompt [n_cand], per-token log-probs per prompt [n_cand, max_len] zero-padded,
-        last-layer hidden state at each prompt's last token [n_prompts, hidden] or None).
-        `batching` (default `config.candidate_batching`) picks the path; all three give the same numbers.
+        Returns (scores per prompt [n_cand], per-token log-probs per prompt [n_cand, max_len] zero-padded (with the
+        head: [n_cand, 0], no token is predicted), last-layer hidden state at each prompt's last token
+        [n_prompts, hidden] or None). `batching` (default `config.candidate_batching`) picks the path; all three
+        give the same numbers.
         """
         model = model if model is not None else self.model
         batching = batching or self.config.candidate_batching
         if batching == "packed" and _attention_kind(model) is None:
-            batching = "cached"  # flash attention takes no custom mask
-        if batching == "cached" and _checkpointing(model):
-            batching = "full"  # checkpointed layers drop the KV cache the cached path builds on
+            batching = "full" if self.encoder else "cached"  # flash attention takes no custom mask
+        if batching == "cached" and (_checkpointing(model) or self.encoder):
+            batching = "full"  # checkpointed layers drop the KV cache the cached path builds on; encoders have none
         if any(len(c) == 0 for c in candidates):
             raise ValueError("choose mode: a prompt has no candidate actions")
         cand_ids = [[self.candidate_ids(a) for a in cands] for cands in candidates]
@@ -431,24 +490,38 @@ class Policy:
         cmask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in flat], dtype=torch.long,
                              device=self.device)
         if batching == "packed":
-            lp, hidden = self._packed_logprobs(model, prompts, cand_ids, cand, cmask, need_hidden)
+            out, hidden = self._packed_scores(model, prompts, cand_ids, cand, cmask, need_hidden)
         elif batching == "cached":
-            lp, hidden = self._cached_logprobs(model, prompts, counts, cand, cmask, need_hidden)
+            out, hidden = self._cached_scores(model, prompts, counts, cand, cmask, need_hidden)
         else:
-            lp, hidden = self._full_logprobs(model, prompts, counts, cand, cmask, need_hidden)
-        lp = lp * cmask
+            out, hidden = self._full_scores(model, prompts, counts, cand, cmask, need_hidden)
+        if self.head:  # `out`: the hidden state at each candidate's last token
+            return list(backbones.head_scores(model, out).split(counts)), list(cand[:, :0].float().split(counts)), hidden
+        lp = out * cmask
         seq = lp.sum(1) / cmask.sum(1) if self.config.candidate_score == "mean" else lp.sum(1)
         return list(seq.split(counts)), list(lp.split(counts)), hidden
 
-    def _packed_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],
-                         cand: torch.Tensor, cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+    def _score_kwargs(self, model: Any, keep: int | torch.Tensor, need_hidden: bool) -> dict[str, Any]:
+        """Forward kwargs of a scoring call: the head reads hidden states and needs no logits (only the last
+        position's, the fewest a causal LM's forward may return); log-likelihoods need the `keep` logits."""
+        if self.head:
+            return {"output_hidden_states": True, **_keep_logits(model, 1)}
+        return {"output_hidden_states": need_hidden, **_keep_logits(model, keep)}
+
+    def _packed_scores(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],
+                       cand: torch.Tensor, cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
         """Each prompt and all its candidates form one segment, [prompt][candidate 1]...[candidate k], where each
-        candidate's tokens (but the last, which is only predicted) restart their positions after the prompt and
-        a 4D mask lets them see their prompt and their own earlier tokens only. Segments are packed into rows as
-        long as the longest segment (first-fit decreasing), so prompts of mixed lengths waste no compute on
-        padding. One forward pass, no KV cache to copy; its backward is ~1.5x faster than the shared-cache
-        path on CPU."""
-        seg_lens = [len(p) + sum(len(c) - 1 for c in cs) for p, cs in zip(prompts, cand_ids, strict=True)]
+        candidate's tokens (but the last, which is only predicted; with the head, all of them) restart their
+        positions after the prompt and a 4D mask lets them see their prompt and their own earlier tokens only (an
+        encoder: the whole prompt and the whole candidate, its prompt tokens the whole prompt). Segments are
+        packed into rows as long as the longest segment (first-fit decreasing), so prompts of mixed lengths waste
+        no compute on padding. One forward pass, no KV cache to copy; its backward is ~1.5x faster than the
+        shared-cache path on CPU.
+
+        Returns (token log-probs [n_cand, width], or with the head the hidden state at each candidate's last token
+        [n_cand, H]; hidden at each prompt's last token or None)."""
+        drop = 0 if self.head else 1  # the last candidate token is an input only when the head reads it
+        seg_lens = [len(p) + sum(len(c) - drop for c in cs) for p, cs in zip(prompts, cand_ids, strict=True)]
         width = max(seg_lens)
         rows: list[list[int]] = []  # the segments of each row, by prompt index
         free: list[int] = []
@@ -465,6 +538,7 @@ class Policy:
         grp = [[-1] * width for _ in range(n_rows)]  # which segment of the row (-1: padding)
         part = [[0] * width for _ in range(n_rows)]  # 0: the prompt, k >= 1: the k-th candidate
         preds: list[list[tuple[int, int]]] = [[] for _ in prompts]  # (row, column) predicting each candidate token
+        ends: list[list[tuple[int, int]]] = [[] for _ in prompts]  # (row, column) of each candidate's last token
         last: list[tuple[int, int]] = [(0, 0)] * len(prompts)  # (row, column) of each prompt's last token
         for r, members in enumerate(rows):
             col = 0
@@ -475,17 +549,27 @@ class Policy:
                 last[i] = (r, col + n_p - 1)
                 col += n_p
                 for k, c in enumerate(cand_ids[i]):
-                    n_c = len(c) - 1
-                    ids[r][col:col + n_c], pos[r][col:col + n_c] = c[:-1], range(n_p, n_p + n_c)
+                    n_c = len(c) - drop
+                    ids[r][col:col + n_c], pos[r][col:col + n_c] = c[:n_c], range(n_p, n_p + n_c)
                     grp[r][col:col + n_c], part[r][col:col + n_c] = [g] * n_c, [k + 1] * n_c
                     preds[i] += [last[i]] + [(r, j) for j in range(col, col + n_c)]
+                    ends[i].append((r, col + n_c - 1))
                     col += n_c
         dev = self.device
         ids_t, pos_t, grp_t, part_t = (torch.tensor(x, dtype=torch.long, device=dev) for x in (ids, pos, grp, part))
         idx = torch.arange(width, device=dev)
-        allow = ((idx.unsqueeze(1) >= idx.unsqueeze(0)) & (grp_t.unsqueeze(2) == grp_t.unsqueeze(1))
-                 & (grp_t.unsqueeze(1) >= 0) & ((part_t.unsqueeze(1) == 0) | (part_t.unsqueeze(1) == part_t.unsqueeze(2))))
+        allow = ((grp_t.unsqueeze(2) == grp_t.unsqueeze(1)) & (grp_t.unsqueeze(1) >= 0)
+                 & ((part_t.unsqueeze(1) == 0) | (part_t.unsqueeze(1) == part_t.unsqueeze(2))))
+        if not self.encoder:
+            allow &= idx.unsqueeze(1) >= idx.unsqueeze(0)
         allow |= torch.eye(width, dtype=torch.bool, device=dev)  # a padding position must attend somewhere
+        mask = _packed_mask(model, allow, pos_t)
+        if self.head:
+            out = model(input_ids=ids_t, attention_mask=mask, position_ids=pos_t,
+                        **self._score_kwargs(model, 1, need_hidden))
+            h = out.hidden_states[-1]
+            at = torch.tensor([rc for per_prompt in ends for rc in per_prompt], device=dev)
+            return h[at[:, 0], at[:, 1]], self._prompt_hidden(out, last, need_hidden)
         flat = [rc for per_prompt in preds for rc in per_prompt]  # flat candidate-token order, as in `cand`
         pred_rows = torch.tensor([r for r, _ in flat], device=dev)
         pred_cols = torch.tensor([c for _, c in flat], device=dev)
@@ -494,8 +578,8 @@ class Policy:
             keep[pred_rows, pred_cols] = True
         else:  # logits at the union of the predicting columns (sorted), in every row
             keep = torch.unique(pred_cols)
-        out = model(input_ids=ids_t, attention_mask=_packed_mask(model, allow, pos_t), position_ids=pos_t,
-                    output_hidden_states=need_hidden, **_keep_logits(model, keep))
+        out = model(input_ids=ids_t, attention_mask=mask, position_ids=pos_t,
+                    **self._score_kwargs(model, keep, need_hidden))
         if out.logits.dim() == 2:
             logits = out.logits[(keep.flatten().cumsum(0) - 1)[pred_rows * width + pred_cols]]
         elif out.logits.shape[1] != width:
@@ -505,70 +589,91 @@ class Policy:
         real = cmask.bool()  # candidate tokens in row-major order: the order of `flat`
         lp = torch.zeros(cand.shape, dtype=torch.float32, device=dev)
         lp[real] = _token_logprobs(logits, cand[real])
-        hidden = None
-        if need_hidden:
-            at = torch.tensor(last, device=dev)
-            hidden = out.hidden_states[-1][at[:, 0], at[:, 1]]
-        return lp, hidden
+        return lp, self._prompt_hidden(out, last, need_hidden)
 
-    def _cached_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], counts: list[int], cand: torch.Tensor,
-                         cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+    def _prompt_hidden(self, out: Any, last: list[tuple[int, int]], need_hidden: bool) -> torch.Tensor | None:
+        """The last-layer hidden state at each prompt's last token, (row, column) in `last`."""
+        if not need_hidden:
+            return None
+        at = torch.tensor(last, device=self.device)
+        return out.hidden_states[-1][at[:, 0], at[:, 1]]
+
+    def _cached_scores(self, model: Any, prompts: Sequence[Sequence[int]], counts: list[int], cand: torch.Tensor,
+                       cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
         """The prompt encoded once; its KV cache gathered to one row per candidate; the candidate tokens run on
         top of it (left-padded prompts, explicit `position_ids`). For attention kernels without custom masks."""
         rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
                                       torch.tensor(counts, device=self.device))
         ids, mask = self._left_pad(prompts)
         out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask), use_cache=True,
-                    output_hidden_states=need_hidden, **_keep_logits(model, 1))
+                    **self._score_kwargs(model, 1, need_hidden))
         hidden = out.hidden_states[-1][:, -1] if need_hidden else None
-        first = _token_logprobs(out.logits[:, -1].index_select(0, rep), cand[:, 0])
-        if cand.shape[1] == 1:
-            return first.unsqueeze(1), hidden
+        n_in = cand.shape[1] if self.head else cand.shape[1] - 1  # the head reads the last token too
+        if not self.head:
+            first = _token_logprobs(out.logits[:, -1].index_select(0, rep), cand[:, 0])
+            if n_in == 0:
+                return first.unsqueeze(1), hidden
         cache = _out_cache(out)
         _select_rows(cache, rep)
-        attn = torch.cat([mask[rep], cmask[:, :-1]], dim=1)
-        pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(cand.shape[1] - 1, device=self.device)
-        out2 = model(input_ids=cand[:, :-1], attention_mask=attn, position_ids=pos, use_cache=True,
-                     **_with_cache(model, cache))
+        attn = torch.cat([mask[rep], cmask[:, :n_in]], dim=1)
+        pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(n_in, device=self.device)
+        out2 = model(input_ids=cand[:, :n_in], attention_mask=attn, position_ids=pos, use_cache=True,
+                     **_with_cache(model, cache), **({"output_hidden_states": True, **_keep_logits(model, 1)}
+                                                     if self.head else {}))
+        if self.head:  # candidates are right-padded: the last real token of row j is at len_j - 1
+            return out2.hidden_states[-1][torch.arange(len(cand), device=self.device), cmask.sum(1) - 1], hidden
         rest = _token_logprobs(out2.logits, cand[:, 1:])
         return torch.cat([first.unsqueeze(1), rest], dim=1), hidden
 
-    def _full_logprobs(self, model: Any, prompts: Sequence[Sequence[int]], counts: list[int], cand: torch.Tensor,
-                       cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
-        """The reference: every prompt+candidate sequence scored on its own."""
+    def _full_scores(self, model: Any, prompts: Sequence[Sequence[int]], counts: list[int], cand: torch.Tensor,
+                     cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
+        """The reference: every prompt+candidate sequence scored on its own (an encoder's prompt tokens kept from
+        attending to the candidate, as in the packed path)."""
         rep = [i for i, n in enumerate(counts) for _ in range(n)]
         lens = cmask.sum(1)
         seqs = [list(prompts[r]) + cand[j, :int(lens[j])].tolist() for j, r in enumerate(rep)]
         ids, mask = self._left_pad(seqs)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
-                    output_hidden_states=need_hidden)
         total, width = ids.shape[1], cand.shape[1]
-        # candidate token j of row i sits at column total - len_i + j; its logits at the column before.
-        cols = ((total - lens).unsqueeze(1) + torch.arange(width, device=self.device)).clamp(max=total - 1)
-        logits = out.logits.gather(1, (cols - 1).unsqueeze(-1).expand(-1, -1, out.logits.shape[-1]))
+        attn: Any = mask
+        if self.encoder:  # key k is seen by query q when k is real and k is in the prompt or q in the candidate
+            is_cand = torch.arange(total, device=self.device).unsqueeze(0) >= (total - lens).unsqueeze(1)
+            allow = mask.bool().unsqueeze(1) & (~is_cand.unsqueeze(1) | is_cand.unsqueeze(2))
+            attn = _packed_mask(model, allow | torch.eye(total, dtype=torch.bool, device=self.device),
+                                self._positions(mask))
+        kwargs = self._score_kwargs(model, 1, need_hidden) if self.head else {"output_hidden_states": need_hidden}
+        out = model(input_ids=ids, attention_mask=attn, position_ids=self._positions(mask), **kwargs)
         hidden = None
         if need_hidden:
             rows = torch.tensor([0, *itertools.accumulate(counts)][:-1], device=self.device)  # first candidates
             hidden = out.hidden_states[-1][rows, (total - lens - 1)[rows]]
+        if self.head:  # left-padded: every sequence ends at the last column
+            return out.hidden_states[-1][:, -1], hidden
+        # candidate token j of row i sits at column total - len_i + j; its logits at the column before.
+        cols = ((total - lens).unsqueeze(1) + torch.arange(width, device=self.device)).clamp(max=total - 1)
+        logits = out.logits.gather(1, (cols - 1).unsqueeze(-1).expand(-1, -1, out.logits.shape[-1]))
         return _token_logprobs(logits, cand), hidden
 
     def _sequence_scores(self, prompts: Sequence[Sequence[int]], actions: Sequence[Sequence[int]],
-                         model: Any = None, need_hidden: bool = False,
-                         need_entropy: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor], Any, Any]:
+                         model: Any = None, need_hidden: bool = False, need_entropy: bool = False,
+                         need_logprobs: bool = True) -> tuple[list[torch.Tensor], list[torch.Tensor], Any, Any]:
         """Teacher-forced log-probs (at `temperature`) of `actions` after `prompts`, one forward pass.
 
-        Returns (token log-probs per row, token entropies per row, hidden at the prompt's last token [n, H],
-        hidden at the action's last token [n, H]).
+        Returns (token log-probs per row, token entropies per row (both empty without `need_logprobs`), hidden at
+        the prompt's last token [n, H], hidden at the action's last token [n, H]). An encoder reads the prompt and
+        action as one text (both directions) and has no token log-probs.
         """
+        if need_logprobs and self.encoder:
+            raise ValueError("token log-probs need a causal LM: an encoder policy has none (it scores candidates "
+                             "with its head; SFT: loss=choice)")
         model = model if model is not None else self.model
         seqs = [list(p) + list(a) for p, a in zip(prompts, actions, strict=True)]
         ids, mask = self._left_pad(seqs)
         out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask),
-                    output_hidden_states=need_hidden)
+                    output_hidden_states=need_hidden, **({} if need_logprobs else _keep_logits(model, 1)))
         total = ids.shape[1]
         t = self.config.temperature if self.config.mode == "generate" else 1.0  # choose: T acts on candidates
         lps, ents = [], []
-        for i, a in enumerate(actions):
+        for i, a in enumerate(actions if need_logprobs else []):
             n = len(a)
             if n == 0:
                 lps.append(out.logits.new_zeros(0, dtype=torch.float32))
@@ -632,7 +737,7 @@ class Policy:
     def action_hidden(self, steps: Sequence[Step], model: Any = None) -> torch.Tensor:
         """[n_steps, hidden]: last hidden state at the last token of prompt_ids + action_ids (SPA's head)."""
         return self._sequence_scores([s.prompt_ids for s in steps], [s.action_ids for s in steps], model,
-                                     need_hidden=True)[3]
+                                     need_hidden=True, need_logprobs=False)[3]
 
     # -- acting ------------------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -29,7 +29,7 @@ from agents.demos import Demo, read_demos
 from agents.policy import PolicyConfig
 from agents.prompts import PromptBuilder, PromptConfig
 from agents.runs import RunDir
-from credo.config import Config
+from credo.config import Config, ConfigError
 from credo.trajectory import Step
 
 if TYPE_CHECKING:
@@ -135,6 +135,9 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     torch.manual_seed(config.seed)
     env_ids = sorted({d.env_id for d in used})
     policy = Policy.from_config(config.policy, env_ids)
+    if loss == "tokens" and policy.encoder:
+        raise ConfigError(f"sft: loss=tokens trains token log-probs; an encoder ({config.policy.model}) has none: "
+                          "use loss=choice")
     steps, skipped = demo_steps(used, policy, config.prompt, loss)
     if not steps:
         raise ValueError(f"{config.demos}: no trainable steps (loss=choice needs admissible_actions holding the "

