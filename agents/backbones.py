@@ -1,7 +1,8 @@
 """What choose mode scores candidates with besides token log-likelihoods: a scalar head, and encoder backbones.
 
 **The head** (`policy.candidate_score=head`): a `Linear(hidden, 1)` registered on the model itself as the submodule
-`credo_head`, read at the hidden state of each candidate's last token. Living inside the model is what keeps every
+`credo_head`, read at the hidden state of each candidate's last token (its terminator left out: the positions are
+those the summed log-likelihood runs, so the head costs no more; an empty action is read at the prompt's end). Living inside the model is what keeps every
 consumer of "the model" right without knowing about it: `copy.deepcopy` (a credit module's copy of the policy, the
 KL reference of a full-weight policy) carries its own head; under LoRA the head is one of peft's `modules_to_save`,
 so it trains in full, is saved with the adapters, and the KL reference's second adapter gets a frozen copy of it;
@@ -112,7 +113,7 @@ def minilm_path() -> str:
 
 def prepare_encoder_tokenizer(tokenizer: Any) -> None:
     """An encoder's tokenizer has [CLS]/[SEP] but no bos/eos: the prompt starts with [CLS] (bos) and every
-    candidate ends with [SEP] (the terminator choose mode appends, read by the head)."""
+    candidate ends with [SEP] (the terminator choose mode appends to a candidate's `action_ids`)."""
     special = {}
     if tokenizer.bos_token is None and tokenizer.cls_token is not None:
         special["bos_token"] = tokenizer.cls_token

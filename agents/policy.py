@@ -5,8 +5,8 @@ the action is sampled from `softmax(scores / temperature)` over the candidates. 
 candidate's sequence log-likelihood `log p(action tokens + <eos> | prompt)` ('sum'), its per-token mean ('mean'),
 or a learned scalar head on the hidden state at the candidate's last token ('head', agents/backbones.py): with the
 head no token has to be predicted, so a candidate that copies an id or a word from the page is no harder than a
-short command. The terminator (eos) is part of every candidate so a prefix ("north") is not favoured over a longer
-action ("northeast"), and so the head reads a position that has seen the whole candidate. The prompt is encoded
+short command. The terminator (eos) closes every candidate so a prefix ("north") is not favoured over a longer
+action ("northeast"); the head reads the candidate's last token before it (same positions as 'sum'). The prompt is encoded
 once for all its candidates: by default ('packed') a prompt and all its candidates form one segment, each
 candidate's positions restarting after the prompt and a 4D attention mask letting it see only the prompt and
 itself, and segments share rows as long as the longest one; 'cached' (for attention kernels without custom masks)
@@ -511,8 +511,7 @@ class Policy:
     def _packed_scores(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],
                        cand: torch.Tensor, cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
         """Each prompt and all its candidates form one segment, [prompt][candidate 1]...[candidate k], where each
-        candidate's tokens (but the last, which is only predicted; with the head, all of them) restart their
-        positions after the prompt and a 4D mask lets them see their prompt and their own earlier tokens only (an
+        candidate's tokens (but the terminator, which is only predicted) restart their positions after the prompt and a 4D mask lets them see their prompt and their own earlier tokens only (an
         encoder: the whole prompt and the whole candidate, its prompt tokens the whole prompt). Segments are
         packed into rows as long as the longest segment (first-fit decreasing), so prompts of mixed lengths waste
         no compute on padding. One forward pass, no KV cache to copy; its backward is ~1.5x faster than the
@@ -520,8 +519,7 @@ class Policy:
 
         Returns (token log-probs [n_cand, width], or with the head the hidden state at each candidate's last token
         [n_cand, H]; hidden at each prompt's last token or None)."""
-        drop = 0 if self.head else 1  # the last candidate token is an input only when the head reads it
-        seg_lens = [len(p) + sum(len(c) - drop for c in cs) for p, cs in zip(prompts, cand_ids, strict=True)]
+        seg_lens = [len(p) + sum(len(c) - 1 for c in cs) for p, cs in zip(prompts, cand_ids, strict=True)]
         width = max(seg_lens)
         rows: list[list[int]] = []  # the segments of each row, by prompt index
         free: list[int] = []
@@ -549,11 +547,11 @@ class Policy:
                 last[i] = (r, col + n_p - 1)
                 col += n_p
                 for k, c in enumerate(cand_ids[i]):
-                    n_c = len(c) - drop
-                    ids[r][col:col + n_c], pos[r][col:col + n_c] = c[:n_c], range(n_p, n_p + n_c)
+                    n_c = len(c) - 1
+                    ids[r][col:col + n_c], pos[r][col:col + n_c] = c[:-1], range(n_p, n_p + n_c)
                     grp[r][col:col + n_c], part[r][col:col + n_c] = [g] * n_c, [k + 1] * n_c
                     preds[i] += [last[i]] + [(r, j) for j in range(col, col + n_c)]
-                    ends[i].append((r, col + n_c - 1))
+                    ends[i].append((r, col + n_c - 1) if n_c else last[i])  # an empty action: the prompt's end
                     col += n_c
         dev = self.device
         ids_t, pos_t, grp_t, part_t = (torch.tensor(x, dtype=torch.long, device=dev) for x in (ids, pos, grp, part))
@@ -607,21 +605,24 @@ class Policy:
         ids, mask = self._left_pad(prompts)
         out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask), use_cache=True,
                     **self._score_kwargs(model, 1, need_hidden))
-        hidden = out.hidden_states[-1][:, -1] if need_hidden else None
-        n_in = cand.shape[1] if self.head else cand.shape[1] - 1  # the head reads the last token too
+        prompt_h = out.hidden_states[-1][:, -1] if need_hidden or self.head else None
+        hidden = prompt_h if need_hidden else None
+        lens = cmask.sum(1)
         if not self.head:
             first = _token_logprobs(out.logits[:, -1].index_select(0, rep), cand[:, 0])
-            if n_in == 0:
-                return first.unsqueeze(1), hidden
+        if cand.shape[1] == 1:  # every candidate is its terminator only
+            return (prompt_h[rep] if self.head else first.unsqueeze(1)), hidden
         cache = _out_cache(out)
         _select_rows(cache, rep)
-        attn = torch.cat([mask[rep], cmask[:, :n_in]], dim=1)
-        pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(n_in, device=self.device)
-        out2 = model(input_ids=cand[:, :n_in], attention_mask=attn, position_ids=pos, use_cache=True,
+        attn = torch.cat([mask[rep], cmask[:, :-1]], dim=1)
+        pos = mask.sum(1)[rep].unsqueeze(1) + torch.arange(cand.shape[1] - 1, device=self.device)
+        out2 = model(input_ids=cand[:, :-1], attention_mask=attn, position_ids=pos, use_cache=True,
                      **_with_cache(model, cache), **({"output_hidden_states": True, **_keep_logits(model, 1)}
                                                      if self.head else {}))
-        if self.head:  # candidates are right-padded: the last real token of row j is at len_j - 1
-            return out2.hidden_states[-1][torch.arange(len(cand), device=self.device), cmask.sum(1) - 1], hidden
+        if self.head:  # right-padded candidates: the last token before the terminator of row j is at len_j - 2
+            at = (lens - 2).clamp(min=0)
+            h = out2.hidden_states[-1][torch.arange(len(cand), device=self.device), at]
+            return torch.where((lens > 1).unsqueeze(1), h, prompt_h[rep]), hidden
         rest = _token_logprobs(out2.logits, cand[:, 1:])
         return torch.cat([first.unsqueeze(1), rest], dim=1), hidden
 
@@ -630,7 +631,7 @@ class Policy:
         """The reference: every prompt+candidate sequence scored on its own (an encoder's prompt tokens kept from
         attending to the candidate, as in the packed path)."""
         rep = [i for i, n in enumerate(counts) for _ in range(n)]
-        lens = cmask.sum(1)
+        lens = cmask.sum(1) - (1 if self.head else 0)  # the head reads the candidate without its terminator
         seqs = [list(prompts[r]) + cand[j, :int(lens[j])].tolist() for j, r in enumerate(rep)]
         ids, mask = self._left_pad(seqs)
         total, width = ids.shape[1], cand.shape[1]
@@ -646,7 +647,7 @@ class Policy:
         if need_hidden:
             rows = torch.tensor([0, *itertools.accumulate(counts)][:-1], device=self.device)  # first candidates
             hidden = out.hidden_states[-1][rows, (total - lens - 1)[rows]]
-        if self.head:  # left-padded: every sequence ends at the last column
+        if self.head:  # left-padded: every sequence ends at the last column (an empty action: the prompt's end)
             return out.hidden_states[-1][:, -1], hidden
         # candidate token j of row i sits at column total - len_i + j; its logits at the column before.
         cols = ((total - lens).unsqueeze(1) + torch.arange(width, device=self.device)).clamp(max=total - 1)

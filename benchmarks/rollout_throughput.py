@@ -8,11 +8,14 @@ noisy; each timing is the best of `--repeats`):
 2. choose-mode scoring, the prompt encoded once for all candidates ('packed': prompt + candidates as one segment
    under a 4D mask, segments bin-packed into rows; 'cached': the prompt's KV cache copied per candidate) vs full
    prompt+candidate sequences, for acting (no grad) and for the training forward+backward; all paths must give
-   the same log-probs;
-3. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
-4. peak memory (max RSS; GPU peak when on CUDA).
+   the same scores;
+3. what a candidate score costs: the head (`candidate_score=head`) vs the summed log-likelihood ('sum') on the tiny
+   model, and the minilm encoder backbone (its own rollout of the same env, its own tokens) against the same 'sum'
+   row, for acting and for the training forward+backward (packed);
+4. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
+5. peak memory (max RSS; GPU peak when on CUDA).
 
-    python benchmarks/rollout_throughput.py [--env ID] [--envs 16] [--steps 480] [--repeats 3]
+    python benchmarks/rollout_throughput.py [--env ID] [--envs 16] [--steps 480] [--repeats 3] [--no-encoder]
 """
 
 from __future__ import annotations
@@ -32,6 +35,52 @@ ROOM = "credo/MiniHack-Room-5x5-v0"
 
 
 
+def fwd_bwd(policy, steps, path: str = "packed") -> None:
+    """One training forward+backward of choose-mode scoring over `steps`."""
+    policy.model.zero_grad()
+    s = policy.candidate_scores([x.prompt_ids for x in steps], [x.candidates for x in steps], batching=path)[0]
+    (torch.cat(s) * torch.linspace(-1, 1, sum(len(x) for x in s))).sum().backward()
+
+
+def score_rows(env: str, env_kwargs: dict, family: str, act_steps, train_steps, args) -> list[tuple[str, ...]]:
+    """Rows of part 3: 'head' and the minilm encoder next to 'sum', timings interleaved (best of `--repeats`)."""
+    from agents.backbones import score_head
+    from agents.policy import Policy, PolicyConfig
+    from agents.prompts import PromptBuilder
+    from agents.rollout import Rollout
+
+    policies = {score: Policy.from_config(PolicyConfig(candidate_score=score), [env], env_kwargs)
+                for score in ("sum", "head")}
+    torch.nn.init.normal_(score_head(policies["head"].model).weight)  # a trained head: gradients reach the model
+    steps = {score: (act_steps, train_steps) for score in policies}
+    if not args.no_encoder:
+        policies["minilm"] = Policy.from_config(PolicyConfig(model="minilm"))
+        torch.nn.init.normal_(score_head(policies["minilm"].model).weight, std=0.1)
+        rollout = Rollout(policies["minilm"], PromptBuilder.for_policy(family, policies["minilm"]), env,
+                          num_envs=args.envs, env_kwargs=env_kwargs)
+        pool = [s for e in rollout.collect(max(256, len(train_steps))) for s in e.steps]
+        rollout.close()
+        steps["minilm"] = (pool[:len(act_steps)], pool[:len(train_steps)])
+    t_act = dict.fromkeys(policies, float("inf"))
+    t_train = dict.fromkeys(policies, float("inf"))
+    for _ in range(args.repeats):  # interleaved: a change of machine load hits every variant alike
+        for name, p in policies.items():
+            acting, training = steps[name]
+            with torch.no_grad():
+                t_act[name] = min(t_act[name], best_of(1, lambda p=p, a=acting: p.candidate_scores(
+                    [x.prompt_ids for x in a], [x.candidates for x in a])))
+            t_train[name] = min(t_train[name], best_of(1, lambda p=p, t=training: fwd_bwd(p, t)))
+    rows = []
+    for name in [n for n in policies if n != "sum"]:
+        label = "head (tiny)" if name == "head" else "minilm encoder + head"
+        prompt_tokens = np.mean([len(x.prompt_ids) for x in steps[name][1]])
+        for what, times, chosen in (("acting", t_act, steps[name][0]), ("fwd+bwd", t_train, steps[name][1])):
+            rows.append((f"candidate score, {what} ({len(chosen)} prompts, ~{prompt_tokens:.0f} tokens): sum vs {label}",
+                         f"sum: {1e3 * times['sum']:.1f} ms", f"{label}: {1e3 * times[name]:.1f} ms",
+                         f"{times[name] / times['sum']:.2f}x the time"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--env", default=ROOM, help="env id (NetHack-family envs use compact text)")
@@ -40,6 +89,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-steps", type=int, default=2048, help="env steps of the end-to-end training run")
+    ap.add_argument("--no-encoder", action="store_true", help="skip the minilm encoder rows (embedding extra)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -57,7 +107,7 @@ def main() -> None:
     builder = PromptBuilder(family, policy.tokenizer)
     rows: list[tuple[str, str, str, str]] = []
     with Progress(transient=True) as progress:
-        task = progress.add_task("benchmarks", total=4)
+        task = progress.add_task("benchmarks", total=5)
 
         # 1. batched vs one env at a time
         batched = Rollout(policy, builder, env, num_envs=args.envs, env_kwargs=env_kwargs)
@@ -101,13 +151,8 @@ def main() -> None:
         rows.append((f"acting model calls alone ({len(prompts)} prompts)", f"one at a time: {1e3 * t_one:.1f} ms",
                      f"batched: {1e3 * t_all:.1f} ms", f"{t_one / t_all:.1f}x (bound on the rows above)"))
 
-        def fwd_bwd(path: str) -> None:
-            policy.model.zero_grad()
-            s = policy.candidate_scores([x.prompt_ids for x in train_steps], [x.candidates for x in train_steps],
-                                        batching=path)[0]
-            torch.cat(s).sum().backward()
-
-        t_train = {path: best_of(args.repeats, lambda path=path: fwd_bwd(path)) for path in ("full", "cached", "packed")}
+        t_train = {path: best_of(args.repeats, lambda path=path: fwd_bwd(policy, train_steps, path))
+                   for path in ("full", "cached", "packed")}
         policy.model.zero_grad()
         for label, times, chosen in (("acting", t_act, act_steps), ("fwd+bwd", t_train, train_steps)):
             n_prompts, n_cands = len(chosen), float(np.mean([len(x.candidates) for x in chosen]))
@@ -117,7 +162,11 @@ def main() -> None:
                              f"{times['full'] / times[path]:.1f}x"))
         progress.advance(task)
 
-        # 3a. learner tokens/s on one PPO epoch over 256 samples
+        # 3. candidate scores: sum vs head (tiny), and the encoder
+        rows += score_rows(env, env_kwargs, family, act_steps, train_steps, args)
+        progress.advance(task)
+
+        # 4a. learner tokens/s on one PPO epoch over 256 samples
         learner = Learner(policy)
         learner.config.epochs = 1
         stats = learner.update(pool[:256], np.random.default_rng(0).standard_normal(len(pool[:256])))
@@ -125,7 +174,7 @@ def main() -> None:
                      f"{stats['learner_tokens_per_s']:.0f} tokens/s", f"{256 / stats['learner_seconds']:.0f} samples/s"))
         progress.advance(task)
 
-        # 3b. end-to-end training
+        # 4b. end-to-end training
         with tempfile.TemporaryDirectory() as root:
             cfg = TrainConfig.from_yaml("configs/room_5x5.yaml", [  # its learner settings, on --env
                 f"env={env}", f"env_kwargs={json.dumps(env_kwargs)}",

@@ -88,6 +88,9 @@ class ProgressEstimator(torch.nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head_kind = head
+        if head == "logits" and backbone.get_output_embeddings() is None:
+            raise ConfigError("spa: head=logits reads the backbone's output logits, and this one (an encoder) has "
+                              "none: use head=hidden")
         width = backbone.config.vocab_size if head == "logits" else backbone.config.hidden_size
         self.head = torch.nn.Linear(width, 1, device=next(backbone.parameters()).device)
         torch.nn.init.zeros_(self.head.weight)  # contributions start at 0, not at noise

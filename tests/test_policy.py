@@ -98,15 +98,18 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(scorers, sc
 
 
 def test_head_scores_the_hidden_state_at_the_candidates_last_token(scorers):
-    """The head's score is head(h) at the candidate's eos, in a sequence holding the prompt and the candidate."""
+    """The head's score is head(h) at the candidate's last token (its eos left out), in a sequence holding the
+    prompt and the candidate; an empty action is read at the prompt's last token. Same on every path."""
     policy = scorers["head"]
     prompt = _prompts(policy)[0]
+    cands = [*CANDS[2], ""]
     with torch.no_grad():
-        scores, _, _ = policy.candidate_scores([prompt], [CANDS[0]])
-        for k, action in enumerate(CANDS[0]):
-            ids = torch.tensor([prompt + policy.candidate_ids(action)])
-            h = policy.model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
-            assert torch.allclose(scores[0][k], score_head(policy.model)(h).squeeze(), atol=1e-5)
+        for batching in ("full", "cached", "packed"):
+            scores, _, _ = policy.candidate_scores([prompt], [cands], batching=batching)
+            for k, action in enumerate(cands):
+                ids = torch.tensor([prompt + policy.candidate_ids(action)[:-1]])
+                h = policy.model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
+                assert torch.allclose(scores[0][k], score_head(policy.model)(h).squeeze(), atol=1e-5), batching
 
 
 def test_untrained_head_is_uniform_over_candidates_whatever_their_length(cache_dir):

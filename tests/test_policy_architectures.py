@@ -1,7 +1,8 @@
 """Model families users load instead of the tiny Llama, as local checkpoints.
 
 Each is built small from its config with the tiny tokenizer and saved, then loaded through `policy.model=<folder>`
-exactly as a downloaded checkpoint would be. What differs between families is what packed scoring relies on:
+exactly as a downloaded checkpoint would be (scoring candidates by log-likelihood or with the head). What differs
+between families is what packed scoring relies on:
 grouped-query attention (Qwen2), a fused qkv projection (Phi-3), learned absolute positions and Conv1D layers
 (GPT-2), scaled embeddings (Gemma), sliding-window attention (Mistral; Qwen2 with windowed and full layers). On
 each: the three scoring paths agree with gradients under both attention kernels, generate mode's log-probs re-score
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.backbones import score_head
 from agents.learner import Learner, LearnerConfig
 from agents.policy import Policy, PolicyConfig
 from agents.prompts import PromptBuilder
@@ -70,10 +72,13 @@ def _prompts(policy: Policy, generate: bool = False) -> list[list[int]]:
             b.build("reach the goal", [("goal 1 east", "east")] * 4, "goal 2 west", ["west"] if generate else None)]
 
 
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_scoring_paths_agree_with_gradients(checkpoints, arch, attn):
-    p = _load(checkpoints[arch])
+def test_scoring_paths_agree_with_gradients(checkpoints, arch, attn, score):
+    p = _load(checkpoints[arch], candidate_score=score)
+    if score == "head":  # a fresh head is zero: no gradient would reach the model
+        torch.nn.init.normal_(score_head(p.model).weight, generator=torch.Generator().manual_seed(0))
     p.model.config._attn_implementation = attn
     prompts = _prompts(p)
     weight = next(w for w in p.model.parameters() if w.dim() == 2 and w.shape[0] != len(p.tokenizer))
@@ -81,7 +86,7 @@ def test_scoring_paths_agree_with_gradients(checkpoints, arch, attn):
     for batching in ("full", "cached", "packed"):
         p.model.zero_grad()
         s = torch.cat(p.candidate_scores(prompts, CANDS, batching=batching)[0])
-        s.sum().backward()
+        (s * torch.linspace(-1, 1, len(s))).sum().backward()
         scores[batching], grads[batching] = s.detach(), weight.grad.clone()
     assert bool(torch.isfinite(scores["full"]).all()) and scores["full"].std() > 0
     for batching in ("cached", "packed"):
@@ -104,10 +109,12 @@ def test_generate_mode_logprobs_rescore_exactly(checkpoints, arch):
     assert torch.allclose(again, torch.tensor([s.logprob for s in samples]), atol=1e-4)
 
 
+@pytest.mark.parametrize("score", ["sum", "head"])
 @pytest.mark.parametrize("arch", list(ARCHS))
-def test_lora_policy_learns_in_the_advantage_direction(checkpoints, arch, tmp_path):
-    p = _load(checkpoints[arch], lora=True)
+def test_lora_policy_learns_in_the_advantage_direction(checkpoints, arch, tmp_path, score):
+    p = _load(checkpoints[arch], lora=True, candidate_score=score)
     assert any("lora" in n for n, w in p.model.named_parameters() if w.requires_grad)
+    assert any("credo_head" in n for n, w in p.model.named_parameters() if w.requires_grad) == (score == "head")
     rollout = Rollout(p, PromptBuilder("test", p.tokenizer), ENV_ID, num_envs=4, seed=3, max_episode_steps=6)
     steps = [s for e in rollout.collect(24) for s in e.steps]
     rollout.close()
