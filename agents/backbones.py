@@ -1,13 +1,24 @@
 """What choose mode scores candidates with besides token log-likelihoods: a scalar head, and encoder backbones.
 
-**The head** (`policy.candidate_score=head`): a `Linear(hidden, 1)` registered on the model itself as the submodule
-`credo_head`, read at the hidden state of each candidate's last token (its terminator left out: the positions are
-those the summed log-likelihood runs, so the head costs no more; an empty action is read at the prompt's end). Living inside the model is what keeps every
-consumer of "the model" right without knowing about it: `copy.deepcopy` (a credit module's copy of the policy, the
-KL reference of a full-weight policy) carries its own head; under LoRA the head is one of peft's `modules_to_save`,
-so it trains in full, is saved with the adapters, and the KL reference's second adapter gets a frozen copy of it;
-`merge_and_unload` leaves the trained head in place. It starts at zero: every candidate scores 0, so an untrained
-policy is uniform over the admissible actions whatever their length.
+**The head** (`policy.candidate_score=head`): a scalar score for each candidate read from the hidden state h_c at its
+last token (its terminator left out: the positions are those the summed log-likelihood runs, so the head costs no
+more; an empty action is read at the prompt's end) and the hidden state h_p at the prompt's last token:
+
+    score = w . h_c + h_p^T W h_c / H + b        (H: the hidden size)
+
+The bilinear term is the log-likelihood's own structure (a token's logit is its embedding dotted with h_p) without
+its per-token normalisation, so without its preference for short candidates; the linear term reads what the
+candidate's tokens found in the prompt by attention (an id on the page matching the candidate's). The head starts at
+zero, so an untrained policy is uniform over the admissible actions whatever their length. Measured on Room-Random
+(benchmarks/RESULTS.md): with the linear term alone a from-scratch model stays uniform (the interaction of prompt
+and candidate must then be built inside the network, and the gradient into it is proportional to the head's
+weights, a saddle at zero); the bilinear term learns from the first update.
+
+The head is registered on the model itself as the submodule `credo_head`, which keeps every consumer of "the
+model" right without knowing about it: `copy.deepcopy` (a credit module's copy of the policy, the KL reference of a
+full-weight policy) carries its own head; under LoRA the head is one of peft's `modules_to_save`, so it trains in
+full, is saved with the adapters, and the KL reference's second adapter gets a frozen copy of it;
+`merge_and_unload` leaves the trained head in place.
 
 **Encoders** (`policy.model=minilm`, or any checkpoint of a masked-LM family such as BERT or RoBERTa): the model is
 loaded bare (`AutoModel`) and always scores with the head, reading (state, candidate) together as WebShop's imitation
@@ -43,11 +54,25 @@ def base_model(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+class CandidateHead(torch.nn.Module):
+    """score = w . h_c + h_p^T W h_c / H + b, from zero (module docstring); float32 whatever the model's dtype."""
+
+    def __init__(self, hidden: int, device: Any = None) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden, 1, device=device)
+        self.bilinear = torch.nn.Parameter(torch.zeros(hidden, hidden, device=device))
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def forward(self, cand: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        """[n] scores from the candidates' hidden states [n, H] and their prompts' [n, H]."""
+        cand, prompt = cand.float(), prompt.float()
+        return self.linear(cand).squeeze(-1) + ((prompt @ self.bilinear) * cand).sum(-1) / cand.shape[-1]
+
+
 def add_head(model: Any) -> torch.nn.Module:
-    """Register a zero-initialised float32 head on `model` (a plain transformers model, before any LoRA wrap)."""
-    head = torch.nn.Linear(model.config.hidden_size, 1, device=next(model.parameters()).device)
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
+    """Register a fresh head on `model` (a plain transformers model, before any LoRA wrap)."""
+    head = CandidateHead(model.config.hidden_size, device=next(model.parameters()).device)
     model.add_module(HEAD, head)
     return head
 
@@ -57,12 +82,13 @@ def score_head(model: Any) -> torch.nn.Module | None:
     return getattr(base_model(model), HEAD, None)
 
 
-def head_scores(model: Any, hidden: torch.Tensor) -> torch.Tensor:
-    """[n] candidate scores from the hidden states [n, H] at the candidates' last tokens (float32)."""
+def head_scores(model: Any, cand: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+    """[n] candidate scores from the hidden states at the candidates' last tokens [n, H] and at their prompts'
+    last tokens [n, H] (float32)."""
     head = score_head(model)
     if head is None:
         raise ValueError("candidate_score=head: this model has no scoring head")
-    return head(hidden.float()).squeeze(-1)
+    return head(cand, prompt)
 
 
 @contextmanager

@@ -489,14 +489,18 @@ class Policy:
         cand = torch.tensor([c + [self.pad_id] * (width - len(c)) for c in flat], dtype=torch.long, device=self.device)
         cmask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in flat], dtype=torch.long,
                              device=self.device)
+        need = need_hidden or self.head  # the head reads the prompt's last hidden state too
         if batching == "packed":
-            out, hidden = self._packed_scores(model, prompts, cand_ids, cand, cmask, need_hidden)
+            out, hidden = self._packed_scores(model, prompts, cand_ids, cand, cmask, need)
         elif batching == "cached":
-            out, hidden = self._cached_scores(model, prompts, counts, cand, cmask, need_hidden)
+            out, hidden = self._cached_scores(model, prompts, counts, cand, cmask, need)
         else:
-            out, hidden = self._full_scores(model, prompts, counts, cand, cmask, need_hidden)
+            out, hidden = self._full_scores(model, prompts, counts, cand, cmask, need)
         if self.head:  # `out`: the hidden state at each candidate's last token
-            return list(backbones.head_scores(model, out).split(counts)), list(cand[:, :0].float().split(counts)), hidden
+            rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
+                                          torch.tensor(counts, device=self.device))
+            scores = backbones.head_scores(model, out, hidden[rep])
+            return list(scores.split(counts)), list(cand[:, :0].float().split(counts)), hidden if need_hidden else None
         lp = out * cmask
         seq = lp.sum(1) / cmask.sum(1) if self.config.candidate_score == "mean" else lp.sum(1)
         return list(seq.split(counts)), list(lp.split(counts)), hidden
@@ -605,13 +609,12 @@ class Policy:
         ids, mask = self._left_pad(prompts)
         out = model(input_ids=ids, attention_mask=mask, position_ids=self._positions(mask), use_cache=True,
                     **self._score_kwargs(model, 1, need_hidden))
-        prompt_h = out.hidden_states[-1][:, -1] if need_hidden or self.head else None
-        hidden = prompt_h if need_hidden else None
+        hidden = out.hidden_states[-1][:, -1] if need_hidden else None
         lens = cmask.sum(1)
         if not self.head:
             first = _token_logprobs(out.logits[:, -1].index_select(0, rep), cand[:, 0])
         if cand.shape[1] == 1:  # every candidate is its terminator only
-            return (prompt_h[rep] if self.head else first.unsqueeze(1)), hidden
+            return (hidden[rep] if self.head else first.unsqueeze(1)), hidden
         cache = _out_cache(out)
         _select_rows(cache, rep)
         attn = torch.cat([mask[rep], cmask[:, :-1]], dim=1)
@@ -622,7 +625,7 @@ class Policy:
         if self.head:  # right-padded candidates: the last token before the terminator of row j is at len_j - 2
             at = (lens - 2).clamp(min=0)
             h = out2.hidden_states[-1][torch.arange(len(cand), device=self.device), at]
-            return torch.where((lens > 1).unsqueeze(1), h, prompt_h[rep]), hidden
+            return torch.where((lens > 1).unsqueeze(1), h, hidden[rep]), hidden
         rest = _token_logprobs(out2.logits, cand[:, 1:])
         return torch.cat([first.unsqueeze(1), rest], dim=1), hidden
 

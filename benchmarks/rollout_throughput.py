@@ -42,20 +42,28 @@ def fwd_bwd(policy, steps, path: str = "packed") -> None:
     (torch.cat(s) * torch.linspace(-1, 1, sum(len(x) for x in s))).sum().backward()
 
 
+def randomize_head(model, std: float = 0.3) -> None:
+    """Random weights for a fresh (zero) head, so that its backward pass reaches the model as a trained one's does."""
+    from agents.backbones import score_head
+
+    with torch.no_grad():
+        for param in score_head(model).parameters():
+            param.normal_(0, std)
+
+
 def score_rows(env: str, env_kwargs: dict, family: str, act_steps, train_steps, args) -> list[tuple[str, ...]]:
     """Rows of part 3: 'head' and the minilm encoder next to 'sum', timings interleaved (best of `--repeats`)."""
-    from agents.backbones import score_head
     from agents.policy import Policy, PolicyConfig
     from agents.prompts import PromptBuilder
     from agents.rollout import Rollout
 
     policies = {score: Policy.from_config(PolicyConfig(candidate_score=score), [env], env_kwargs)
                 for score in ("sum", "head")}
-    torch.nn.init.normal_(score_head(policies["head"].model).weight)  # a trained head: gradients reach the model
+    randomize_head(policies["head"].model)  # a trained head: gradients reach the model
     steps = {score: (act_steps, train_steps) for score in policies}
     if not args.no_encoder:
         policies["minilm"] = Policy.from_config(PolicyConfig(model="minilm"))
-        torch.nn.init.normal_(score_head(policies["minilm"].model).weight, std=0.1)
+        randomize_head(policies["minilm"].model, std=0.1)
         rollout = Rollout(policies["minilm"], PromptBuilder.for_policy(family, policies["minilm"]), env,
                           num_envs=args.envs, env_kwargs=env_kwargs)
         pool = [s for e in rollout.collect(max(256, len(train_steps))) for s in e.steps]

@@ -95,6 +95,19 @@ def line_policy(cache_dir: str, **policy_fields: Any) -> Any:
     return Policy.from_config(PolicyConfig(**policy_fields), [ENV_ID])
 
 
+def randomize_head(model: Any, std: float = 0.3, seed: int = 1) -> None:
+    """Give the model's candidate head random weights (a fresh head is zero: every candidate scores alike and no
+    gradient reaches the model), as a trained head would have."""
+    import torch
+
+    from agents.backbones import score_head
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in score_head(model).parameters():
+            param.copy_(std * torch.randn(param.shape, generator=gen))
+
+
 def line_config(runs_root: str, **fields: Any) -> Any:
     """A small TrainConfig on the line env (2 iterations of 64 steps by default)."""
     from agents.config import TrainConfig

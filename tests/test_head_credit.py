@@ -17,13 +17,12 @@ from agents.rollout import Rollout
 from credit.base import CreditContext
 from credo.config import ConfigError
 from credo.trajectory import Episode
-from tests._agent_helpers import ENV_ID, line_policy
+from tests._agent_helpers import ENV_ID, line_policy, randomize_head
 
 
 def _head_policy(cache_dir) -> Policy:
     policy = line_policy(cache_dir, candidate_score="head")
-    with torch.no_grad():  # a head that has learned something (a fresh one is zero)
-        score_head(policy.model).weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(3))
+    randomize_head(policy.model, std=0.03, seed=3)  # a head that has learned something (a fresh one is zero)
     return policy
 
 
@@ -58,7 +57,7 @@ def test_oprl_log_ratio_uses_the_prms_own_head(cache_dir):
     assert first.metrics["pairs"] > 0
     assert np.abs(np.concatenate(first.step_rewards)).max() < 1e-4
     prm_head, head = score_head(oprl.prm), score_head(policy.model)
-    assert prm_head is not head and not torch.equal(prm_head.weight, head.weight)  # the PRM's head trained
+    assert prm_head is not head and not torch.equal(prm_head.bilinear, head.bilinear)  # the PRM's head trained
     second = oprl.assign(episodes)
     assert np.abs(np.concatenate(second.step_rewards)).max() > 1e-3
     assert torch.allclose(_scores(policy, steps), before)  # the policy's own scores (and head) did not move

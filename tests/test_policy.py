@@ -11,7 +11,7 @@ from agents.backbones import score_head
 from agents.policy import Policy, PolicyConfig, parse_action
 from credo.config import ConfigError
 from credo.trajectory import Step
-from tests._agent_helpers import ENV_ID, line_policy
+from tests._agent_helpers import ENV_ID, line_policy, randomize_head
 
 
 def _prompts(policy: Policy) -> list[list[int]]:
@@ -40,13 +40,8 @@ def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
     assert cfg.tie_word_embeddings and sum(p.numel() for p in policy.model.parameters()) < 1_000_000
 
 
-def _with_random_head(policy: Policy, seed: int = 1) -> Policy:
-    """A head that is not zero (a fresh head scores every candidate 0 and passes no gradient to the model)."""
-    head = score_head(policy.model)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        head.weight.copy_(torch.randn(head.weight.shape, generator=gen))
-        head.bias.fill_(0.3)
+def _with_random_head(policy: Policy) -> Policy:
+    randomize_head(policy.model)
     return policy
 
 
@@ -68,7 +63,7 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(scorers, sc
     grads, scores, hiddens, rows = {}, {}, {}, {}
     params = [policy.model.model.layers[0].self_attn.q_proj.weight]
     if score == "head":
-        params.append(score_head(policy.model).weight)
+        params += list(score_head(policy.model).parameters())
     policy.model.config._attn_implementation = attn  # packed scoring builds a boolean or an additive 4D mask
     hook = policy.model.register_forward_pre_hook(  # the first call of each path: how many rows it ran
         lambda _m, _a, kw: rows.setdefault(scoring, kw["input_ids"].shape[0]) and None, with_kwargs=True)
@@ -76,7 +71,7 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(scorers, sc
         for scoring in ("full", "cached", "packed"):
             policy.model.zero_grad()
             s, tok, hidden = policy.candidate_scores(prompts, CANDS, batching=scoring, need_hidden=True)
-            (torch.cat(s) * torch.linspace(-1, 1, 9)).sum().backward()  # scores of one prompt differ in weight
+            (torch.cat(s) * torch.linspace(-1, 2, 9)).sum().backward()  # scores of one prompt differ in weight
             scores[scoring], hiddens[scoring] = torch.cat(s).detach(), hidden.detach()
             grads[scoring] = [p.grad.clone() for p in params]
     finally:
@@ -97,27 +92,40 @@ def test_packed_and_cached_scoring_match_full_scoring_with_gradients(scorers, sc
         assert tok[0].shape == (3, 0)
 
 
-def test_head_scores_the_hidden_state_at_the_candidates_last_token(scorers):
-    """The head's score is head(h) at the candidate's last token (its eos left out), in a sequence holding the
-    prompt and the candidate; an empty action is read at the prompt's last token. Same on every path."""
+def test_head_scores_the_hidden_states_at_the_candidates_and_prompts_last_tokens(scorers):
+    """score = w.h_c + h_p W h_c / H + b, h_c at the candidate's last token (its eos left out) in a sequence holding
+    the prompt and the candidate, h_p at the prompt's last token; an empty action is read at the prompt's last
+    token. Same on every path."""
     policy = scorers["head"]
+    head = score_head(policy.model)
     prompt = _prompts(policy)[0]
     cands = [*CANDS[2], ""]
     with torch.no_grad():
+        h_p = policy.model(input_ids=torch.tensor([prompt]), output_hidden_states=True).hidden_states[-1][0, -1]
+        expected = []
+        for action in cands:
+            ids = torch.tensor([prompt + policy.candidate_ids(action)[:-1]])
+            h_c = policy.model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
+            expected.append(head.linear(h_c) + h_p @ head.bilinear @ h_c / len(h_c))
+        expected = torch.cat(expected)
+        assert torch.allclose(head(h_c[None], h_p[None]), expected[-1:], atol=1e-5)
         for batching in ("full", "cached", "packed"):
             scores, _, _ = policy.candidate_scores([prompt], [cands], batching=batching)
-            for k, action in enumerate(cands):
-                ids = torch.tensor([prompt + policy.candidate_ids(action)[:-1]])
-                h = policy.model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
-                assert torch.allclose(scores[0][k], score_head(policy.model)(h).squeeze(), atol=1e-5), batching
+            assert torch.allclose(scores[0], expected, atol=1e-5), batching
 
 
-def test_untrained_head_is_uniform_over_candidates_whatever_their_length(cache_dir):
+def test_untrained_head_does_not_favour_short_candidates(cache_dir, scorers):
+    """An untrained model's log-likelihood puts the 3-token "north east" tens of nats below the 2-token actions;
+    a fresh head scores every candidate alike, whatever its length."""
     fresh = line_policy(cache_dir, candidate_score="head")
     prompts = _prompts(fresh)
     samples = fresh.act(prompts, CANDS)
-    for s, cands in zip(samples, CANDS, strict=True):
-        assert s.token_logprobs == [] and s.candidate_logprobs == pytest.approx([-math.log(len(cands))] * len(cands))
+    uniform = -math.log(len(CANDS[2]))
+    assert samples[2].candidate_logprobs == pytest.approx([uniform] * 4)  # the head starts at zero
+    with torch.no_grad():
+        sums = torch.log_softmax(scorers["sum"].candidate_scores(prompts, CANDS)[0][2], 0)
+    assert sums[3] < uniform - 10  # "north east"
+    assert all(s.token_logprobs == [] for s in samples)
     steps = [Step("e", "g", 0, "", p, s.action_ids, s.text, s.logprob, s.token_logprobs, candidates=c)
              for p, s, c in zip(prompts, samples, CANDS, strict=True)]
     lp = fresh.action_logprobs(steps)
@@ -133,7 +141,7 @@ def test_bfloat16_weights_score_like_float32_on_every_path(cache_dir, scorers, s
     half = line_policy(cache_dir, model=str(tiny_model_path([ENV_ID])), dtype="bfloat16", candidate_score=score)
     if score == "head":  # the head stays float32 on bfloat16 weights
         score_head(half.model).load_state_dict(score_head(policy.model).state_dict())
-        assert score_head(half.model).weight.dtype == torch.float32 and half.model.dtype == torch.bfloat16
+        assert score_head(half.model).bilinear.dtype == torch.float32 and half.model.dtype == torch.bfloat16
     half.model.config._attn_implementation = attn  # eager: the additive mask is made in the weights' dtype
     prompts = _prompts(half)
     with torch.no_grad():
@@ -272,7 +280,7 @@ def test_save_load_roundtrip(cache_dir, tmp_path, lora, score):
     with torch.no_grad():
         merged = torch.cat(q.candidate_scores(_prompts(q), CANDS, model=copy)[0])
         assert torch.allclose(merged, after, atol=1e-4)
-        changed = score_head(copy).weight if score == "head" else next(copy.parameters())
+        changed = score_head(copy).bilinear if score == "head" else next(copy.parameters())
         changed.add_(1.0)  # the copy's own head (or weights): the policy does not move, the copy's scores do
         assert torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS)[0]), after, atol=1e-6)
         assert not torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS, model=copy)[0]), after, atol=1e-3)

