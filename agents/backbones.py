@@ -55,19 +55,20 @@ def base_model(model: Any) -> Any:
 
 
 class CandidateHead(torch.nn.Module):
-    """score = w . h_c + h_p^T W h_c / H + b, from zero (module docstring); float32 whatever the model's dtype."""
+    """score = w . h_c + h_p^T W e_c + b, W from the identity (module docstring); float32 whatever the model's dtype."""
 
     def __init__(self, hidden: int, device: Any = None) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(hidden, 1, device=device)
-        self.bilinear = torch.nn.Parameter(torch.zeros(hidden, hidden, device=device))
+        self.bilinear = torch.nn.Parameter(torch.eye(hidden, device=device))
         torch.nn.init.zeros_(self.linear.weight)
         torch.nn.init.zeros_(self.linear.bias)
 
-    def forward(self, cand: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        """[n] scores from the candidates' hidden states [n, H] and their prompts' [n, H]."""
-        cand, prompt = cand.float(), prompt.float()
-        return self.linear(cand).squeeze(-1) + ((prompt @ self.bilinear) * cand).sum(-1) / cand.shape[-1]
+    def forward(self, cand: torch.Tensor, prompt: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """[n] scores from the candidates' hidden states [n, H], their prompts' [n, H] and the candidates' mean
+        token embeddings [n, H]."""
+        cand, prompt, emb = cand.float(), prompt.float(), emb.float()
+        return self.linear(cand).squeeze(-1) + ((prompt @ self.bilinear) * emb).sum(-1)
 
 
 def add_head(model: Any) -> torch.nn.Module:
@@ -82,13 +83,13 @@ def score_head(model: Any) -> torch.nn.Module | None:
     return getattr(base_model(model), HEAD, None)
 
 
-def head_scores(model: Any, cand: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+def head_scores(model: Any, cand: torch.Tensor, prompt: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
     """[n] candidate scores from the hidden states at the candidates' last tokens [n, H] and at their prompts'
-    last tokens [n, H] (float32)."""
+    last tokens [n, H], and the candidates' mean token embeddings [n, H] (float32)."""
     head = score_head(model)
     if head is None:
         raise ValueError("candidate_score=head: this model has no scoring head")
-    return head(cand, prompt)
+    return head(cand, prompt, emb)
 
 
 @contextmanager

@@ -499,7 +499,11 @@ class Policy:
         if self.head:  # `out`: the hidden state at each candidate's last token
             rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
                                           torch.tensor(counts, device=self.device))
-            scores = backbones.head_scores(model, out, hidden[rep])
+            body = cmask.clone()  # the candidate's own tokens, its terminator left out
+            body[torch.arange(len(cand), device=self.device), cmask.sum(1) - 1] = 0
+            emb = base_model(model).get_input_embeddings()(cand) * body.unsqueeze(-1)
+            emb = emb.sum(1) / body.sum(1, keepdim=True).clamp(min=1)
+            scores = backbones.head_scores(model, out, hidden[rep], emb)
             return list(scores.split(counts)), list(cand[:, :0].float().split(counts)), hidden if need_hidden else None
         lp = out * cmask
         seq = lp.sum(1) / cmask.sum(1) if self.config.candidate_score == "mean" else lp.sum(1)
