@@ -1,18 +1,20 @@
 """What choose mode scores candidates with besides token log-likelihoods: a scalar head, and encoder backbones.
 
-**The head** (`policy.candidate_score=head`): a scalar score for each candidate read from the hidden state h_c at its
-last token (its terminator left out: the positions are those the summed log-likelihood runs, so the head costs no
-more; an empty action is read at the prompt's end) and the hidden state h_p at the prompt's last token:
+**The head** (`policy.candidate_score=head`): one scalar per candidate, read from the hidden state h_c at the
+candidate's last token (its terminator left out, so the positions are those the summed log-likelihood runs and the
+head costs no more; an empty action is read at the prompt's end), the hidden state h_p at the prompt's last token,
+and e_c, the mean input embedding of the candidate's tokens:
 
-    score = w . h_c + h_p^T W h_c / H + b        (H: the hidden size)
+    score = w . h_c + h_p^T W e_c + b        (W starts as the identity, w and b at zero)
 
 The bilinear term is the log-likelihood's own structure (a token's logit is its embedding dotted with h_p) without
-its per-token normalisation, so without its preference for short candidates; the linear term reads what the
-candidate's tokens found in the prompt by attention (an id on the page matching the candidate's). The head starts at
-zero, so an untrained policy is uniform over the admissible actions whatever their length. Measured on Room-Random
-(benchmarks/RESULTS.md): with the linear term alone a from-scratch model stays uniform (the interaction of prompt
-and candidate must then be built inside the network, and the gradient into it is proportional to the head's
-weights, a saddle at zero); the bilinear term learns from the first update.
+the per-token normalisation that makes long candidates lose: for the tiny model, whose input and output embeddings
+are tied, a fresh head scores a one-token action exactly by its logit, and a longer one by the mean of its tokens'.
+The linear term reads the candidate in context (its tokens attended to the prompt: an id on the page matching the
+candidate's). Two simpler heads were measured and failed on Room-Random under RL (benchmarks/RESULTS.md): the linear
+term alone, and a bilinear term on h_c instead of e_c, both ended with a uniform policy because the update washed the
+candidate out of h_c (the candidates' hidden states converged to the prompt's); e_c is the embedding the prompt is
+read with, so it cannot be washed out.
 
 The head is registered on the model itself as the submodule `credo_head`, which keeps every consumer of "the
 model" right without knowing about it: `copy.deepcopy` (a credit module's copy of the policy, the KL reference of a
@@ -55,7 +57,7 @@ def base_model(model: Any) -> Any:
 
 
 class CandidateHead(torch.nn.Module):
-    """score = w . h_c + h_p^T W e_c + b, W from the identity (module docstring); float32 whatever the model's dtype."""
+    """score = w . h_c + h_p^T W e_c + b (module docstring); float32 whatever the model's dtype."""
 
     def __init__(self, hidden: int, device: Any = None) -> None:
         super().__init__()
@@ -83,13 +85,15 @@ def score_head(model: Any) -> torch.nn.Module | None:
     return getattr(base_model(model), HEAD, None)
 
 
-def head_scores(model: Any, cand: torch.Tensor, prompt: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-    """[n] candidate scores from the hidden states at the candidates' last tokens [n, H] and at their prompts'
-    last tokens [n, H], and the candidates' mean token embeddings [n, H] (float32)."""
+def head_scores(model: Any, cand: torch.Tensor, prompt: torch.Tensor, ids: torch.Tensor,
+                body: torch.Tensor) -> torch.Tensor:
+    """[n] candidate scores (float32) from the hidden states at the candidates' last tokens [n, H] and at their
+    prompts' last tokens [n, H], and the candidates' token ids [n, L] with the mask of their own tokens [n, L]."""
     head = score_head(model)
     if head is None:
         raise ValueError("candidate_score=head: this model has no scoring head")
-    return head(cand, prompt, emb)
+    emb = base_model(model).get_input_embeddings()(ids) * body.unsqueeze(-1)
+    return head(cand, prompt, emb.sum(1) / body.sum(1, keepdim=True).clamp(min=1))
 
 
 @contextmanager

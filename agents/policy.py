@@ -6,8 +6,8 @@ candidate's sequence log-likelihood `log p(action tokens + <eos> | prompt)` ('su
 or a learned scalar head on the hidden state at the candidate's last token ('head', agents/backbones.py): with the
 head no token has to be predicted, so a candidate that copies an id or a word from the page is no harder than a
 short command. The terminator (eos) closes every candidate so a prefix ("north") is not favoured over a longer
-action ("northeast"); the head reads the candidate's last token before it (same positions as 'sum'). The prompt is encoded
-once for all its candidates: by default ('packed') a prompt and all its candidates form one segment, each
+action ("northeast"); the head reads the candidate's last token before it (the positions 'sum' runs). The prompt
+is encoded once for all its candidates: by default ('packed') a prompt and all its candidates form one segment, each
 candidate's positions restarting after the prompt and a 4D attention mask letting it see only the prompt and
 itself, and segments share rows as long as the longest one; 'cached' (for attention kernels without custom masks)
 copies the prompt's KV cache to one row per candidate. Both match full-sequence scoring to float precision, and
@@ -499,11 +499,8 @@ class Policy:
         if self.head:  # `out`: the hidden state at each candidate's last token
             rep = torch.repeat_interleave(torch.arange(len(prompts), device=self.device),
                                           torch.tensor(counts, device=self.device))
-            body = cmask.clone()  # the candidate's own tokens, its terminator left out
-            body[torch.arange(len(cand), device=self.device), cmask.sum(1) - 1] = 0
-            emb = base_model(model).get_input_embeddings()(cand) * body.unsqueeze(-1)
-            emb = emb.sum(1) / body.sum(1, keepdim=True).clamp(min=1)
-            scores = backbones.head_scores(model, out, hidden[rep], emb)
+            body = cmask * (torch.arange(width, device=self.device) < cmask.sum(1, keepdim=True) - 1)  # no eos
+            scores = backbones.head_scores(model, out, hidden[rep], cand, body)
             return list(scores.split(counts)), list(cand[:, :0].float().split(counts)), hidden if need_hidden else None
         lp = out * cmask
         seq = lp.sum(1) / cmask.sum(1) if self.config.candidate_score == "mean" else lp.sum(1)
@@ -519,9 +516,9 @@ class Policy:
     def _packed_scores(self, model: Any, prompts: Sequence[Sequence[int]], cand_ids: list[list[list[int]]],
                        cand: torch.Tensor, cmask: torch.Tensor, need_hidden: bool) -> tuple[torch.Tensor, Any]:
         """Each prompt and all its candidates form one segment, [prompt][candidate 1]...[candidate k], where each
-        candidate's tokens (but the terminator, which is only predicted) restart their positions after the prompt and a 4D mask lets them see their prompt and their own earlier tokens only (an
-        encoder: the whole prompt and the whole candidate, its prompt tokens the whole prompt). Segments are
-        packed into rows as long as the longest segment (first-fit decreasing), so prompts of mixed lengths waste
+        candidate's tokens (but the terminator, which is only predicted) restart their positions after the prompt
+        and a 4D mask lets them see their prompt and their own earlier tokens only (an encoder: the whole prompt
+        and the whole candidate, its prompt tokens the whole prompt). Segments are packed into rows as long as the longest segment (first-fit decreasing), so prompts of mixed lengths waste
         no compute on padding. One forward pass, no KV cache to copy; its backward is ~1.5x faster than the
         shared-cache path on CPU.
 
