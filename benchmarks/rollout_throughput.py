@@ -11,7 +11,8 @@ noisy; each timing is the best of `--repeats`):
    the same scores;
 3. what a candidate score costs: the head (`candidate_score=head`) vs the summed log-likelihood ('sum') on the tiny
    model, and the minilm encoder backbone (its own rollout of the same env, its own tokens) against the same 'sum'
-   row, for acting and for the training forward+backward (packed);
+   row, for acting and for the training forward+backward (packed); medians of 5x`--repeats` interleaved runs in CPU
+   seconds of this process (one torch thread), which other jobs on the machine distort less than wall time;
 4. end-to-end training env steps/s and learner tokens/s (a short Trainer run);
 5. peak memory (max RSS; GPU peak when on CUDA).
 
@@ -52,7 +53,7 @@ def randomize_head(model, std: float = 0.3) -> None:
 
 
 def score_rows(env: str, env_kwargs: dict, family: str, act_steps, train_steps, args) -> list[tuple[str, ...]]:
-    """Rows of part 3: 'head' and the minilm encoder next to 'sum', timings interleaved (best of `--repeats`)."""
+    """Rows of part 3: 'head' and the minilm encoder next to 'sum' (CPU-time medians, interleaved)."""
     from agents.policy import Policy, PolicyConfig
     from agents.prompts import PromptBuilder
     from agents.rollout import Rollout
@@ -69,22 +70,26 @@ def score_rows(env: str, env_kwargs: dict, family: str, act_steps, train_steps, 
         pool = [s for e in rollout.collect(max(256, len(train_steps))) for s in e.steps]
         rollout.close()
         steps["minilm"] = (pool[:len(act_steps)], pool[:len(train_steps)])
-    t_act = dict.fromkeys(policies, float("inf"))
-    t_train = dict.fromkeys(policies, float("inf"))
-    for _ in range(args.repeats):  # interleaved: a change of machine load hits every variant alike
+    runs: dict[str, dict[str, list[float]]] = {"act": {n: [] for n in policies}, "train": {n: [] for n in policies}}
+    for _ in range(5 * args.repeats):  # interleaved: a change of machine load hits every variant alike
         for name, p in policies.items():
             acting, training = steps[name]
+            t0 = time.process_time()
             with torch.no_grad():
-                t_act[name] = min(t_act[name], best_of(1, lambda p=p, a=acting: p.candidate_scores(
-                    [x.prompt_ids for x in a], [x.candidates for x in a])))
-            t_train[name] = min(t_train[name], best_of(1, lambda p=p, t=training: fwd_bwd(p, t)))
+                p.candidate_scores([x.prompt_ids for x in acting], [x.candidates for x in acting])
+            t1 = time.process_time()
+            fwd_bwd(p, training)
+            runs["act"][name].append(t1 - t0)
+            runs["train"][name].append(time.process_time() - t1)
+    t_act = {n: float(np.median(v)) for n, v in runs["act"].items()}
+    t_train = {n: float(np.median(v)) for n, v in runs["train"].items()}
     rows = []
     for name in [n for n in policies if n != "sum"]:
         label = "head (tiny)" if name == "head" else "minilm encoder + head"
         prompt_tokens = np.mean([len(x.prompt_ids) for x in steps[name][1]])
         for what, times, chosen in (("acting", t_act, steps[name][0]), ("fwd+bwd", t_train, steps[name][1])):
             rows.append((f"candidate score, {what} ({len(chosen)} prompts, ~{prompt_tokens:.0f} tokens): sum vs {label}",
-                         f"sum: {1e3 * times['sum']:.1f} ms", f"{label}: {1e3 * times[name]:.1f} ms",
+                         f"sum: {1e3 * times['sum']:.1f} ms CPU", f"{label}: {1e3 * times[name]:.1f} ms CPU",
                          f"{times[name] / times['sum']:.2f}x the time"))
     return rows
 
