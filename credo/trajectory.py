@@ -38,7 +38,8 @@ class Step:
     """Log-probability of the action under the acting policy's action distribution: the sum of
     `token_logprobs` in generate mode; the log-softmax over candidates in choose mode."""
     token_logprobs: list[float] = field(default_factory=list)
-    """Per-token log-probs of `action_ids` given the prompt under the acting policy."""
+    """Per-token log-probs of `action_ids` given the prompt under the acting policy (empty when choose mode scores
+    candidates with a head: no token is predicted)."""
     candidates: list[str] | None = None
     """Choose mode: the admissible actions that were scored (the action is one of them); None in generate mode."""
     candidate_logprobs: list[float] | None = None
