@@ -44,6 +44,7 @@ from pydantic import Field
 
 from agents import backbones
 from agents.backbones import base_model
+from agents.runs import saved_policy_config
 from credo.config import Config, ConfigError
 from credo.hf import quiet_hf
 
@@ -322,7 +323,8 @@ class Policy:
     def from_config(cls, config: PolicyConfig, env_ids: Sequence[str] = (),
                     env_kwargs: dict[str, Any] | None = None) -> Policy:
         """Load (or, for 'tiny', build and cache) the model; a local folder saved by `save` keeps its adapters
-        and its head (and, with `candidate_score=auto`, its own candidate score).
+        and its head (and, with `candidate_score=auto`, its own candidate score: `sum` for a policy saved before the
+        field existed).
 
         `env_ids`/`env_kwargs` only matter for 'tiny': its tokenizer is trained on text from those envs.
         """
@@ -331,7 +333,7 @@ class Policy:
             saved = yaml.safe_load((folder / POLICY_FILE).read_text()) or {}
             if config.candidate_score == "auto":
                 config = config.model_copy(update={
-                    "candidate_score": (saved.get("config") or {}).get("candidate_score", "auto")})
+                    "candidate_score": saved_policy_config(saved.get("config") or {})["candidate_score"]})
             return cls._load_folder(folder, config, str(saved.get("base", config.model)))
         if config.model == "tiny":
             from agents.tiny_model import tiny_model_path
@@ -390,12 +392,13 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        """A folder written by `save` (weights or LoRA adapters + tokenizer + policy.yaml), or any HF folder."""
+        """A folder written by `save` (weights or LoRA adapters + tokenizer + policy.yaml), or any HF folder; a
+        policy.yaml older than a config field gets that field's old behaviour (`agents.runs.saved_policy_config`)."""
         folder = Path(path)
         if not (folder / POLICY_FILE).is_file():
             return cls.from_config(PolicyConfig(model=str(folder)))
         saved = yaml.safe_load((folder / POLICY_FILE).read_text()) or {}
-        config = PolicyConfig.build(saved.get("config", {}), source=str(folder / POLICY_FILE))
+        config = PolicyConfig.build(saved_policy_config(saved.get("config") or {}), source=str(folder / POLICY_FILE))
         return cls._load_folder(folder, config, str(saved.get("base", config.model)))
 
     def save(self, path: str | Path) -> None:

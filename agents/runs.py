@@ -48,6 +48,19 @@ _CKPT_RE = re.compile(r"^iter_(\d+)$")
 _TMP_PREFIX = ".tmp-"
 
 
+SAVED_POLICY_DEFAULTS: dict[str, Any] = {"candidate_score": "sum"}
+"""Policy fields whose default is not the behaviour of configs saved before the field existed, and that behaviour:
+before `candidate_score`, choose mode scored a candidate by its summed log-likelihood only, while the default
+`auto` now means the head for the tiny model. A resumed run, or a policy loaded from its folder, must go on as it
+was trained (a suite's runs resume across code changes)."""
+
+
+def saved_policy_config(policy: dict[str, Any]) -> dict[str, Any]:
+    """A saved policy config (a run's config.yaml `policy`, a policy folder's policy.yaml `config`) with the fields
+    it predates set to their old behaviour (`SAVED_POLICY_DEFAULTS`); the fields it has are kept."""
+    return {**SAVED_POLICY_DEFAULTS, **policy}
+
+
 class RunNameTaken(ValueError):
     """`RunDir.create` was given the name of an existing run folder."""
 
@@ -188,9 +201,14 @@ class RunDir:
         return self.path.name
 
     def config(self) -> dict[str, Any]:
-        """The resolved config as a plain dict (the trainer rebuilds its own Config class from it)."""
+        """The resolved config as a plain dict (the trainer rebuilds its own Config class from it); a policy saved
+        before a field existed gets the field's old behaviour (`saved_policy_config`)."""
         data = yaml.safe_load((self.path / CONFIG_FILE).read_text())
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        if isinstance(data.get("policy"), dict):
+            data["policy"] = saved_policy_config(data["policy"])
+        return data
 
     # -- metrics ---------------------------------------------------------------------------------------
     def log_metrics(self, iteration: int, metrics: dict[str, float]) -> None:

@@ -77,6 +77,8 @@ def test_shipped_suites_resolve_to_valid_run_configs(tmp_path):
     budgets = {(c.task, c.config.total_env_steps, c.config.max_episode_steps, c.config.eval_episodes)
                for c in cells(default, tmp_path) if c.config is not None}
     assert len(budgets) == len(default.tasks)  # every arm of a task has the same budget
+    for name in ("credit", "smoke"):  # their runs resume across code changes: they keep the score they began with
+        assert {c.config.policy.candidate_score for c in cells(load_suite(name), tmp_path) if c.config} == {"sum"}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -263,3 +265,19 @@ def test_a_run_made_before_a_config_field_existed_still_matches_its_cell():
            "max_staleness": 1}
     assert config_difference(old, new) is None
     assert config_difference(old, {**new, "learner": {"lr": 0.01}}) == "learner.lr: 0.001 vs 0.01"
+
+
+def test_a_trained_run_made_before_candidate_score_matches_a_suite_that_pins_sum_only(tmp_path):
+    """Runs made before `policy.candidate_score` scored with the summed log-likelihood: a suite pinning `sum` keeps
+    them; one left at the default (`auto`: the head for the tiny model) refuses them instead of switching."""
+    pinned = line_suite()
+    pinned["train"]["policy"]["candidate_score"] = "sum"
+    cell = cells(SuiteConfig.build(pinned), tmp_path)[0]
+    path = prepare(cell)
+    data = yaml.safe_load((path / "config.yaml").read_text())
+    del data["policy"]["candidate_score"]  # as the code before the field wrote it
+    (path / "config.yaml").write_text(yaml.safe_dump(data))
+    (path / "metrics.jsonl").write_text('{"iteration": 1}\n')  # it has trained
+    assert prepare(cell) == path
+    with pytest.raises(ConfigError, match="policy.candidate_score: 'sum' vs 'auto'"):
+        prepare(cells(SuiteConfig.build(line_suite()), tmp_path)[0])

@@ -299,6 +299,28 @@ def test_save_load_roundtrip(cache_dir, tmp_path, lora, score):
         assert not torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS, model=copy)[0]), after, atol=1e-3)
 
 
+def test_a_policy_saved_before_candidate_score_existed_loads_as_sum(cache_dir, tmp_path):
+    """Its policy.yaml has no candidate_score: it scored by the summed log-likelihood, the only score there was,
+    and must not load as `auto` (a fresh head for the tiny model)."""
+    import yaml
+
+    from agents.policy import POLICY_FILE
+
+    p = line_policy(cache_dir, candidate_score="sum")
+    with torch.no_grad():
+        before = torch.cat(p.candidate_scores(_prompts(p), CANDS)[0])
+    p.save(tmp_path / "old")
+    saved = yaml.safe_load((tmp_path / "old" / POLICY_FILE).read_text())
+    del saved["config"]["candidate_score"]
+    (tmp_path / "old" / POLICY_FILE).write_text(yaml.safe_dump(saved))
+    for q in (Policy.load(tmp_path / "old"), Policy.from_config(PolicyConfig(model=str(tmp_path / "old")))):
+        assert q.config.candidate_score == "sum" and score_head(q.model) is None
+        with torch.no_grad():
+            assert torch.allclose(torch.cat(q.candidate_scores(_prompts(q), CANDS)[0]), before, atol=1e-5)
+    # an explicit choice still wins over the saved one
+    assert Policy.from_config(PolicyConfig(model=str(tmp_path / "old"), candidate_score="head")).head
+
+
 def test_bad_inputs_are_one_line_errors(policy, tmp_path):
     with pytest.raises(ConfigError, match="policy.model: cannot load"):
         Policy.from_config(PolicyConfig(model=str(tmp_path / "nope")))

@@ -277,3 +277,31 @@ def test_resuming_a_finished_run_says_its_budget_is_reached_and_how_to_extend_it
     more = CliRunner().invoke(cli, ["train", "--resume", summary["run"], f"total_env_steps={extended}"])
     assert more.exit_code == 0, more.output  # the suggested override does extend it
     assert RunDir.open(summary["run"]).read_metrics()[-1]["env_steps"] >= int(extended)
+
+
+def test_a_run_saved_before_candidate_score_existed_resumes_scoring_with_sum(cache_dir, tmp_path):
+    """A run (and its checkpoint) written before `policy.candidate_score` existed scored with the summed
+    log-likelihood; resumed under the default `auto` it must not switch to a fresh head (a credit suite's runs
+    resume across code changes)."""
+    import yaml
+
+    from agents.backbones import score_head
+    from agents.config import TrainConfig
+    from agents.policy import POLICY_FILE
+
+    summary = Trainer(line_config(tmp_path, name="old", total_env_steps=64,
+                                  policy={"candidate_score": "sum"})).train()
+    run = RunDir.open(summary["run"])
+    for path, key in ((run.path / "config.yaml", "policy"), (run.latest_checkpoint() / "policy" / POLICY_FILE,
+                                                             "config")):
+        data = yaml.safe_load(path.read_text())
+        del data[key]["candidate_score"]  # as the code before the field wrote it
+        path.write_text(yaml.safe_dump(data))
+    assert run.config()["policy"]["candidate_score"] == "sum"
+    resumed = Trainer(TrainConfig.build({**run.config(), "total_env_steps": 128}), run)  # as the bench runner
+    assert resumed.iteration == 1 and resumed.config.policy.candidate_score == "sum"
+    assert resumed.policy.config.candidate_score == "sum" and score_head(resumed.policy.model) is None
+    resumed.train()
+    assert RunDir.open(run.path).config()["policy"]["candidate_score"] == "sum"
+    assert yaml.safe_load((RunDir.open(run.path).latest_checkpoint() / "policy" / POLICY_FILE).read_text())[
+        "config"]["candidate_score"] == "sum"
