@@ -89,7 +89,8 @@ class PolicyConfig(Config):
         "auto", description="Choose mode: a candidate's score is the sum of its token log-probs ('sum': the "
         "sequence log-likelihood, GLAM), their mean ('mean': length-normalised), or a learned scalar head on the "
         "hidden state at its last token ('head': nothing to predict, so ids and words copied from the page are "
-        "easy); 'auto': a saved policy's own, else head for the tiny model and encoders, sum for other models.")
+        "easy); 'auto': a saved policy's own ('sum' if saved before this field), else head for the tiny model and "
+        "encoders, sum for other models.")
     candidate_batching: CandidateBatching = Field(
         "packed", description="Choose mode: how candidates are scored (same numbers, different cost). 'packed': "
         "each prompt with all its candidates as one segment under a 4D attention mask, segments packed into "
