@@ -84,15 +84,17 @@ envs.register(CRASH_ONCE_ID, entry_point="tests._agent_helpers:CrashOnceLineEnv"
 def line_policy(cache_dir: str, **policy_fields: Any) -> Any:
     """A tiny default policy whose tokenizer covers the line env (cached under `cache_dir`)."""
     import os
+    from unittest import mock
 
     import torch
 
     from agents.policy import Policy, PolicyConfig
 
-    os.environ["CREDO_CACHE"] = str(cache_dir)
     torch.set_num_threads(1)  # tiny model: threads only add overhead (and thrash on a shared machine)
     torch.manual_seed(0)
-    return Policy.from_config(PolicyConfig(**policy_fields), [ENV_ID])
+    # CREDO_CACHE only while the tiny model is built: later tests must not inherit this module's folder
+    with mock.patch.dict(os.environ, {"CREDO_CACHE": str(cache_dir)}):
+        return Policy.from_config(PolicyConfig(**policy_fields), [ENV_ID])
 
 
 def randomize_head(model: Any, std: float = 0.3, seed: int = 1) -> None:

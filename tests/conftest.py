@@ -12,6 +12,15 @@ import torch
 from tests._agent_helpers import line_policy
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes into the user's ~/.cache/credo: CREDO_CACHE is a session folder unless a test sets its own."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CREDO_CACHE", str(tmp_path_factory.mktemp("session_cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CREDO_CACHE of the module's own, so the tiny model is built once per module and never shared."""

@@ -137,7 +137,8 @@ def test_kl_reference_is_the_initial_policy_and_survives_a_checkpoint(cache_dir,
 def test_value_head_regresses_to_targets(cache_dir):
     policy = line_policy(cache_dir)
     steps = _steps(policy)
-    learner = Learner(policy, LearnerConfig(lr=1e-2, epochs=5, value_coef=1.0), value_head=True)
+    # lr 1e-3: Adam at 1e-2 on the whole model overshoots and oscillates (mean value 0.2 -> 2.0 -> 0.8 -> -0.4)
+    learner = Learner(policy, LearnerConfig(lr=1e-3, epochs=8, value_coef=1.0), value_head=True)
     assert np.allclose(learner.values(steps), 0.0)
     learner.update(steps, np.zeros(len(steps)), value_targets=np.ones(len(steps)))
     v = learner.values(steps)
