@@ -52,7 +52,7 @@ def test_oprl_log_ratio_uses_the_prms_own_head(cache_dir):
     episodes = _episodes(policy)
     steps = [s for ep in episodes for s in ep.steps]
     before = _scores(policy, steps)
-    oprl = _module("oprl", policy, lr=1e-2, normalize="none")
+    oprl = _module("oprl", policy, lr=1e-2, normalize="none", logratio_clip=None)  # the raw log-ratio
     first = oprl.assign(episodes)  # rewards from the PRM before its first update: a copy of the policy
     assert first.metrics["pairs"] > 0
     assert np.abs(np.concatenate(first.step_rewards)).max() < 1e-4

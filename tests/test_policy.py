@@ -26,9 +26,10 @@ def _prompts(policy: Policy) -> list[list[int]]:
 CANDS = [["east", "west", "wait"], ["east", "west"], ["wait", "east", "west", "north east"]]
 
 
-def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy):
+def test_tiny_model_is_cached_deterministic_and_word_level(cache_dir, policy, monkeypatch):
     from agents.tiny_model import tiny_model_path
 
+    monkeypatch.setenv("CREDO_CACHE", str(cache_dir))  # the folder the policy fixture built it in
     path = tiny_model_path([ENV_ID])
     assert path.parent.parent == cache_dir and path == tiny_model_path([ENV_ID])
     assert policy.base == str(path)

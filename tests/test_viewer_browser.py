@@ -45,8 +45,10 @@ def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("runs")
     line_policy(tmp_path_factory.mktemp("credo_cache"))
+    # summed scores: this seeded run's logged episodes of the last iteration then differ in outcome, so GiGPO's
+    # values there are not all zero (with the tiny model's head all four fail, and every value is 0)
     Trainer(line_config(root, name="gigpo-run", credit="gigpo", advantage="grpo", group_size=4,
-                        log_episodes=4)).train()
+                        log_episodes=4, policy={"candidate_score": "sum"})).train()
     Trainer(line_config(root, name="outcome-run", log_episodes=2)).train()
     make_run(root, "live-run", iterations=2, config={"total_env_steps": 10**6})
     make_suite(root)

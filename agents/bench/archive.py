@@ -12,10 +12,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from agents.bench.report import BARS_PNG, CURVES_PNG
 from agents.bench.runner import CELL_FILE, is_finished
 
 RUN_FILES = ("config.yaml", CELL_FILE, "summary.json", "eval.jsonl", "metrics.jsonl")
-SUITE_FILES = ("suite.yaml", "diagnostic.json", "report.json", "report.md")
+SUITE_FILES = ("suite.yaml", "diagnostic.json", "report.json", "report.md", BARS_PNG, CURVES_PNG)
 
 
 def _copy(src: Path, dst: Path, names: tuple[str, ...]) -> int:

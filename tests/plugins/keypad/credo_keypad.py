@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import envs
-from envs.core import INVALID_ACTION_NOTE, TextEnv
+from envs.core import TextEnv, action_key, invalid_action_note
 
 HINT = "hint"
 
@@ -62,12 +62,13 @@ class KeypadEnv(TextEnv):
 
     def _step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         self.t += 1  # every step counts, invalid ones too
-        valid = action in self.actions
+        named = {action_key(a): a for a in self.actions}.get(action_key(action))  # credo's one action rule
+        valid = named is not None
         if not valid:
-            obs = f"{INVALID_ACTION_NOTE.format(action=action)} {self._screen()}"
-        elif action == HINT:
+            obs = f"{invalid_action_note(action)} {self._screen()}"
+        elif named == HINT:
             obs = f"hint : type try and the code . {self._screen()}"
-        elif action == f"try {self.codes[self.opened]}":
+        elif named == f"try {self.codes[self.opened]}":
             self.opened += 1
             if self.opened == self.doors:
                 obs = "the last door opens"
