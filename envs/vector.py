@@ -291,14 +291,22 @@ class SubprocessPool(EnvPool):
         self._workers = []
 
 
-def make_pool(env_id: str, n: int, *, workers: int = 0, env_kwargs: dict[str, Any] | None = None) -> EnvPool:
-    """`n` envs of `env_id`: in this process when `workers == 0`, else over `workers` subprocesses."""
+def make_pool(env_id: str, n: int, *, workers: int = 0, env_kwargs: dict[str, Any] | None = None,
+              kind: str = "local", ray_config: Any = None) -> EnvPool:
+    """`n` envs of `env_id`. `kind="local"`: in this process when `workers == 0`, else over `workers` subprocesses;
+    `kind="ray"`: over `max(workers, 1)` Ray actors (envs/ray_pool.py; `ray_config` says which cluster)."""
     from envs.registry import card
 
     card(env_id)  # a one-line error for unknown ids, plugins loaded
     spec = gym.spec(env_id)
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
+    if kind == "ray":
+        from envs.ray_pool import RayEnvPool
+
+        return RayEnvPool(spec, n, max(workers, 1), dict(env_kwargs or {}), ray_config)
+    if kind != "local":
+        raise ValueError(f"pool must be 'local' or 'ray', got {kind!r}")
     if workers == 0:
         return InProcessPool(spec, n, dict(env_kwargs or {}))
     return SubprocessPool(spec, n, workers, dict(env_kwargs or {}))

@@ -57,3 +57,14 @@ def tw_cache(_tw_games: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """`_tw_games`, with `CREDO_CACHE` pointing at it for the test (other tests point it elsewhere)."""
     monkeypatch.setenv("CREDO_CACHE", str(_tw_games))
     return _tw_games
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """One private Ray cluster for the whole session (Ray's testing advice: starting one costs seconds)."""
+    ray = pytest.importorskip("ray")
+    from credo.ray_cluster import RayConfig, connect
+
+    connect(RayConfig(address="local", num_cpus=2))
+    yield ray
+    ray.shutdown()
