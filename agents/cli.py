@@ -83,12 +83,14 @@ def train(
     credit: Annotated[str | None, typer.Option(help="Credit spec, e.g. 'outcome' or 'spa:1.0,oprl:0.5'.")] = None,
     name: Annotated[str | None, typer.Option(help="Run name: runs/<name>/ (default <env>-<credit>-<time>).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume runs/NAME from its latest checkpoint.")] = None,
-    judge_url: Annotated[str | None, typer.Option(help="Judge server base URL (judge_url=...).")] = None,
+    judge_url: Annotated[list[str] | None, typer.Option(help="Judge server base URL (judge_url=...); repeat it for "
+                                                         "replicas: items are routed by key hash.")] = None,
 ) -> None:
     """Train a policy with on-policy RL: rollout -> credit modules -> advantages -> PPO update."""
     from agents.trainer import train_from_cli
 
-    flags = _flag_overrides(env=env, **{"policy.model": model}, credit=credit, name=name, judge_url=judge_url)
+    flags = _flag_overrides(env=env, **{"policy.model": model}, credit=credit, name=name,
+                            judge_url=",".join(judge_url) if judge_url else None)
     train_from_cli(str(config) if config else None, flags + list(overrides or []), resume)
 
 

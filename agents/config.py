@@ -33,8 +33,9 @@ class TrainConfig(Config):
                         "'gigpo:0.5,oni'; a bare name takes the module's default weight (oprl: 0.1).")
     credit_config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-module config by "
                                                      "module name, e.g. {spa: {lr: 1e-4}}.")
-    judge_url: str | None = Field(None, description="Judge server base URL for modules that ask an LLM; None: "
-                                  "the embedded default judge.")
+    judge_url: str | None = Field(None, description="Judge server base URL for modules that ask an LLM; several "
+                                  "comma-separated credo judge replicas are routed by item key; None: the embedded "
+                                  "default judge.")
     advantage: EstimatorName = Field("returns", description="Advantage estimator: grpo, rloo (both need "
                                      "group_size >= 2), reinforce++, returns (discounted, batch-normalised), "
                                      "gae (value head). How each credit module's signal enters it: credit/README.md.")

@@ -107,13 +107,13 @@ class ScriptedUpstream:
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port in a daemon thread; yields its base URL."""
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` with uvicorn on a loopback port (0: a free one) in a daemon thread; yields its base URL."""
     import uvicorn
 
     from llm_judges.server import bind
 
-    sock = bind(host, 0)
+    sock = bind(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
