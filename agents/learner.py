@@ -157,25 +157,40 @@ class Learner:
                 mb = order[mb_start:mb_start + c.minibatch_size]
                 denom = float(len(mb)) if choose else float(sum(len(steps[i].action_ids) for i in mb))
                 self.optimizer.zero_grad(set_to_none=True)
-                for mc_start in range(0, len(mb), c.micro_batch_size):
-                    idx = mb[mc_start:mc_start + c.micro_batch_size]
+                for idx, live in self._micro_batches(steps, mb):
                     micro = [steps[i] for i in idx]
                     loss, stats = self._loss(micro, adv_all[idx], tgt_all[idx] if tgt_all is not None else None,
                                              max(denom, 1.0), [ref[i] for i in idx] if ref is not None else None)
-                    loss.backward()
-                    for k, v in stats.items():
-                        totals[k] = totals.get(k, 0.0) + v
-                    tokens += sum(len(s.prompt_ids) + self._action_tokens(s) for s in micro)
+                    (loss if live else 0.0 * loss).backward()
+                    if live:
+                        for k, v in stats.items():
+                            totals[k] = totals.get(k, 0.0) + v
+                        tokens += sum(len(s.prompt_ids) + self._action_tokens(s) for s in micro)
                 params = [p for g in self.optimizer.param_groups for p in g["params"]]
-                grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)))
+                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # sharded: over all ranks
+                torch.nn.utils.clip_grads_with_norm_(params, c.max_grad_norm, norm)
+                grad_norms.append(float(norm))
                 self.optimizer.step()
         seconds = time.perf_counter() - t0
         self.policy.model.eval()
+        totals = self._sum_over_ranks({**totals, "learner_tokens": float(tokens)})
+        tokens = totals.pop("learner_tokens")
         units = max(totals.pop("units", 1.0), 1.0)
         out = {k: v / units for k, v in totals.items()}
         out.update({"grad_norm": float(np.mean(grad_norms)) if grad_norms else 0.0, "learner_tokens": float(tokens),
                     "learner_seconds": seconds, "learner_tokens_per_s": tokens / max(seconds, 1e-9)})
         return out
+
+    def _micro_batches(self, steps: Sequence[Step], mb: list[int]) -> list[tuple[list[int], bool]]:
+        """This process's share of a minibatch as micro-batches (indices into `steps`, and whether it counts:
+        a distributed learner may run a zero-weighted one to stay in step with the other ranks)."""
+        size = self.config.micro_batch_size
+        return [(mb[i:i + size], True) for i in range(0, len(mb), size)]
+
+    def _sum_over_ranks(self, totals: dict[str, float]) -> dict[str, float]:
+        """Diagnostic sums of this process; a distributed learner adds the other ranks'."""
+        return totals
 
     def _action_tokens(self, step: Step) -> int:
         if step.candidates is None:
