@@ -6,7 +6,11 @@ Loss, on the action tokens of each step sample only:
   is one unit, so the mean runs over steps; KL to the reference is exact over the candidates.
 - generate mode: rho per action token against the token log-probs recorded at acting, token-mean aggregation
   (every action token of the minibatch weighs the same, verl's `token-mean`); KL by the k3 estimator.
-Old log-probs come from the rollout (`Step.logprob`, `Step.token_logprobs`); nothing is recomputed. The KL
+Old log-probs come from the rollout (`Step.logprob`, `Step.token_logprobs`); nothing is recomputed, but for steps
+sampled by an external engine (`behaviour_logprobs=recompute`, generate mode): there the learner recomputes the old
+token log-probs once per update and weights each token's loss by the truncated importance weight
+min(exp(old - behaviour), tis_cap) (TIS: verl PR #2953, TRL PR #3867), logging `behaviour_kl` (k3 estimate of
+KL(behaviour || old) per token) and `tis_clip_frac` (tokens whose weight was truncated). The KL
 reference (agents/reference.py) scores each step once per update.
 Minibatches are split into micro-batches whose gradients accumulate before one clipped optimizer step.
 Dropout is switched off (as TRL does for RL): the ratio compares against log-probs taken at acting without it.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,6 +47,11 @@ class LearnerConfig(Config):
                            "it. The reference is a frozen copy of the model, or of the adapters only with LoRA.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     value_coef: float = Field(0.5, ge=0, description="Value-loss coefficient (gae only).")
+    behaviour_logprobs: Literal["acting", "recompute"] = Field(
+        "acting", description="Generate mode: 'acting' trusts the recorded token log-probs as the old policy's "
+        "(credo's own sampler: exact); 'recompute' (an external engine such as vLLM) recomputes them before the "
+        "update and uses the recorded ones only in a truncated importance weight min(exp(old - recorded), tis_cap).")
+    tis_cap: float = Field(2.0, ge=1, description="Truncation of the engine importance weight (verl, TRL: 2).")
 
 
 class ValueHead(torch.nn.Module):
@@ -101,7 +110,8 @@ class Learner:
                             for lp, r in zip(ev.token_logprobs, ref, strict=True)])
 
     def _loss(self, steps: Sequence[Step], adv: torch.Tensor, targets: torch.Tensor | None,
-              denom: float, ref: list[torch.Tensor] | None) -> tuple[torch.Tensor, dict[str, float]]:
+              denom: float, ref: list[torch.Tensor] | None,
+              old: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Summed (not averaged) loss terms of a micro-batch divided by the minibatch's unit count `denom`."""
         c = self.config
         ev = self.policy.evaluate(steps, need_hidden=self.value_head is not None)
@@ -111,17 +121,23 @@ class Learner:
             log_ratio = ev.logprob - old
             unit_adv = adv
         else:  # generate: one unit per action token
-            log_ratio = torch.cat([lp - torch.tensor(s.token_logprobs, device=lp.device)
-                                   for lp, s in zip(ev.token_logprobs, steps, strict=True)])
+            recorded = [torch.tensor(s.token_logprobs, device=ev.logprob.device) for s in steps]
+            log_ratio = torch.cat([lp - o for lp, o in zip(ev.token_logprobs, old or recorded, strict=True)])
             unit_adv = torch.cat([adv[i].expand(len(s.action_ids)) for i, s in enumerate(steps)])
         ratio = log_ratio.exp()
         pg = -torch.min(ratio * unit_adv, ratio.clamp(1 - c.clip, 1 + c.clip) * unit_adv)
+        tis: dict[str, float] = {}
+        if old is not None and not choose:  # engine-sampled: truncated importance weight old / behaviour
+            gap = torch.cat(old) - torch.cat(recorded)
+            weight = gap.exp()
+            pg = pg * weight.clamp(max=c.tis_cap)
+            tis = {"behaviour_kl": float(((weight - 1) - gap).sum()), "tis_clip_frac": float((weight > c.tis_cap).sum())}
         n_units = torch.tensor([1.0 if choose else float(len(s.action_ids)) for s in steps], device=adv.device)
         loss = pg.sum() / denom - c.entropy_coef * (ev.entropy * n_units).sum() / denom
         with torch.no_grad():
             stats = {"policy_loss": float(pg.sum()), "entropy": float((ev.entropy * n_units).sum()),
                      "approx_kl": float(((ratio - 1) - log_ratio).sum()),
-                     "clip_frac": float(((ratio - 1).abs() > c.clip).float().sum())}
+                     "clip_frac": float(((ratio - 1).abs() > c.clip).float().sum()), **tis}
         if ref is not None:
             kl = self._kl(ev, ref)
             loss = loss + c.kl_coef * kl.sum() / denom
@@ -141,12 +157,13 @@ class Learner:
             raise ValueError(f"update: {len(steps)} steps but {len(advantages)} advantages")
         c = self.config
         ref = self.reference.per_step(steps, c.micro_batch_size) if self.reference is not None else None
+        choose = steps[0].candidates is not None
+        old = self._old_token_logprobs(steps) if c.behaviour_logprobs == "recompute" and not choose else None
         self.policy.model.train()
         dev = self.policy.device
         adv_all = torch.as_tensor(np.asarray(advantages, dtype=np.float32), device=dev)
         tgt_all = (torch.as_tensor(np.asarray(value_targets, dtype=np.float32), device=dev)
                    if value_targets is not None else None)
-        choose = steps[0].candidates is not None
         totals: dict[str, float] = {}
         tokens = 0
         grad_norms = []
@@ -160,7 +177,8 @@ class Learner:
                 for idx, live in self._micro_batches(steps, mb):
                     micro = [steps[i] for i in idx]
                     loss, stats = self._loss(micro, adv_all[idx], tgt_all[idx] if tgt_all is not None else None,
-                                             max(denom, 1.0), [ref[i] for i in idx] if ref is not None else None)
+                                             max(denom, 1.0), [ref[i] for i in idx] if ref is not None else None,
+                                             [old[i] for i in idx] if old is not None else None)
                     (loss if live else 0.0 * loss).backward()
                     if live:
                         for k, v in stats.items():
@@ -180,6 +198,14 @@ class Learner:
         out = {k: v / units for k, v in totals.items()}
         out.update({"grad_norm": float(np.mean(grad_norms)) if grad_norms else 0.0, "learner_tokens": float(tokens),
                     "learner_seconds": seconds, "learner_tokens_per_s": tokens / max(seconds, 1e-9)})
+        return out
+
+    @torch.no_grad()
+    def _old_token_logprobs(self, steps: Sequence[Step]) -> list[torch.Tensor]:
+        """The learner's own token log-probs of the steps' actions before the update (engine-sampled steps)."""
+        out: list[torch.Tensor] = []
+        for i in range(0, len(steps), self.config.micro_batch_size):
+            out += [t.detach() for t in self.policy.evaluate(steps[i:i + self.config.micro_batch_size]).token_logprobs]
         return out
 
     def _micro_batches(self, steps: Sequence[Step], mb: list[int]) -> list[tuple[list[int], bool]]:
