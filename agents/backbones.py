@@ -108,10 +108,11 @@ def without_head(model: Any) -> Iterator[torch.nn.Module | None]:
             base.add_module(HEAD, head)
 
 
-def save_head(head: torch.nn.Module, folder: Path) -> None:
+def save_head(state: dict[str, torch.Tensor], folder: Path) -> None:
+    """The head's state dict (its own, or taken from a sharded model's gathered full weights) next to a checkpoint."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(folder / HEAD_FILE))
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(folder / HEAD_FILE))
 
 
 def load_head(model: Any, folder: Path) -> None:

@@ -15,7 +15,9 @@ from agents.advantages import GROUP_ESTIMATORS, EstimatorName
 from agents.learner import LearnerConfig
 from agents.policy import PolicyConfig
 from agents.prompts import PromptConfig
+from agents.scale import ScaleConfig, check
 from credo.config import Config, ConfigError
+from credo.ray_cluster import RayConfig
 
 
 class TrainConfig(Config):
@@ -44,6 +46,14 @@ class TrainConfig(Config):
     grpo_std_norm: bool = Field(True, description="grpo: divide by the group std (False: mean-centring only).")
     num_envs: int = Field(16, ge=1, description="Envs stepped together; one forward pass serves all of them.")
     workers: int = Field(0, ge=0, description="Env worker processes of the vector pool (0: in-process).")
+    pool: Literal["local", "ray"] = Field("local", description="Where the envs live: 'local' (this process, or "
+                                          "`workers` subprocesses) or 'ray' (`workers` Ray actors, num_envs/workers "
+                                          "envs each).")
+    ray: RayConfig = Field(default_factory=RayConfig, description="The Ray cluster (pool=ray, scale.scorers).")
+    scale: ScaleConfig = Field(default_factory=ScaleConfig, description="Acting and learning beyond one process.")
+    max_staleness: int | None = Field(None, ge=0, description="Train only on steps sampled at most this many "
+                                      "weight versions before the learner's (older ones are logged and left out); "
+                                      "None: no bound (episodes carried over between iterations keep training).")
     overlap_envs: bool = Field(False, description="Act for half of the envs while the other half steps in its "
                                "workers (needs workers >= 2); hides env time behind model time.")
     group_size: int = Field(1, ge=1, description="Episodes per group sharing task and seed (GRPO/RLOO baselines, "
@@ -84,6 +94,12 @@ class TrainConfig(Config):
         if self.total_env_steps is None and self.max_minutes is None:
             raise ValueError("set total_env_steps or max_minutes (or both): a run needs a stop criterion")
         self._resolve_credit()
+        try:
+            check(self)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        if self.scale.engine_url and "behaviour_logprobs" not in self.learner.model_fields_set:
+            self.learner.__dict__["behaviour_logprobs"] = "recompute"  # an engine's log-probs are behaviour only
         if self.advantage in GROUP_ESTIMATORS and self.group_size < 2:
             raise ValueError(f"advantage={self.advantage} compares episodes within a group: set group_size >= 2")
         return self

@@ -31,6 +31,8 @@ from credo.config import ConfigError
 class EngineBackend:
     """Acts for a generate-mode policy through an engine at `url` (module docstring)."""
 
+    needs_weights = True
+
     def __init__(self, policy: Policy, url: str, *, model: str = "", timeout_s: float = 600.0,
                  sync: Literal["http", "vllm_nccl"] = "http", nccl_address: str = "",
                  engine_gpus: int = 1) -> None:

@@ -92,6 +92,55 @@ class FSDPLearner(Learner):
         self.rank, self.world = init_distributed()
         shard_model(policy.model)
         super().__init__(policy, config, value_head=False)
+        self.driving = False
+        """Rank 0 of a trainer run: each collective call first tells the followers (`follow`) which one."""
+
+    # -- rank 0 drives, the other ranks follow ---------------------------------------------------------------
+    def _tell(self, name: str, *payload: Any) -> None:
+        if self.driving:
+            dist.broadcast_object_list([(name, payload)], src=0)
+
+    def follow(self) -> None:
+        """Ranks >= 1: run the collectives rank 0 announces until it says stop."""
+        while True:
+            box: list[Any] = [None]
+            dist.broadcast_object_list(box, src=0)
+            name, payload = box[0]
+            if name == "stop":
+                return
+            {"update": super().update, "weights": self.weights, "save": self.save,
+             "load": self.load}[name](*payload)
+
+    def stop(self) -> None:
+        """Rank 0: release the followers (end of the run)."""
+        self._tell("stop")
+
+    def update(self, steps: Sequence[Step], advantages: np.ndarray,
+               value_targets: np.ndarray | None = None) -> dict[str, float]:
+        self._tell("update", list(steps), np.asarray(advantages), value_targets)
+        return super().update(steps, advantages, value_targets)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The full trainable weights on rank 0 (every rank takes part; the others get {})."""
+        self._tell("weights")
+        return self.full_weights() or {}
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Shards of model and optimizer as a DCP checkpoint in `folder/dcp` (every rank), and the full policy in
+        `folder/policy` (rank 0, for evaluation and loading anywhere); `folder` must be on a shared filesystem."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        self._tell("save", folder)
+        self.save_distributed(folder / "dcp")
+        full = get_model_state_dict(self.policy.model, options=StateDictOptions(full_state_dict=True,
+                                                                                cpu_offload=True))
+        if self.rank == 0:
+            self.policy.save(folder / "policy", state_dict=full)
+        return {}
+
+    def load(self, folder: Path, state: dict[str, Any]) -> None:
+        self._tell("load", folder, state)
+        self.load_distributed(folder / "dcp")
 
     def _micro_batches(self, steps: Sequence[Step], mb: list[int]) -> list[tuple[list[int], bool]]:
         shards = token_shards([len(steps[i].prompt_ids) + self._action_tokens(steps[i]) for i in mb], self.world)

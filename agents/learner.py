@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -223,7 +224,22 @@ class Learner:
             return len(step.action_ids)
         return sum(len(self.policy.candidate_ids(a)) for a in step.candidates)
 
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The trainable weights to publish to the acting replicas (LoRA: the adapters only)."""
+        from agents.publish import trainable_weights
+
+        return trainable_weights(self.policy.model)
+
     # -- checkpoints ---------------------------------------------------------------------------------------
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the policy to `folder/policy`; returns the learner state the trainer keeps with it."""
+        self.policy.save(folder / "policy")
+        return self.state_dict()
+
+    def load(self, folder: Path, state: dict[str, Any]) -> None:
+        """Restore what `save` wrote (the policy itself is loaded before the learner is built)."""
+        self.load_state_dict(state)
+
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
         if self.value_head is not None:

@@ -402,19 +402,23 @@ class Policy:
         config = PolicyConfig.build(saved_policy_config(saved.get("config") or {}), source=str(folder / POLICY_FILE))
         return cls._load_folder(folder, config, str(saved.get("base", config.model)))
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
         """Weights (LoRA: the adapters only, the head among them), the head, tokenizer and policy.yaml, loadable
-        by `Policy.load`."""
+        by `Policy.load` (`state_dict`: the full weights of a sharded model, gathered by its learner)."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         with quiet_hf():
             if hasattr(self.model, "peft_config"):  # the acting adapter only (a learner's reference stays out)
-                self.model.save_pretrained(folder, selected_adapters=[self.model.active_adapter])
-            else:
+                self.model.save_pretrained(folder, selected_adapters=[self.model.active_adapter],
+                                           **({"state_dict": state_dict} if state_dict else {}))
+            else:  # the head in a file of its own, so the checkpoint stays a plain one of its class
+                prefix = backbones.HEAD + "."
+                head_state = {k[len(prefix):]: v for k, v in (state_dict or {}).items() if k.startswith(prefix)}
+                body = {k: v for k, v in state_dict.items() if not k.startswith(prefix)} if state_dict else None
                 with backbones.without_head(self.model) as head:
-                    self.model.save_pretrained(folder)
+                    self.model.save_pretrained(folder, **({"state_dict": body} if body else {}))
                 if head is not None:
-                    backbones.save_head(head, folder)
+                    backbones.save_head(head_state or head.state_dict(), folder)
         self.tokenizer.save_pretrained(folder)
         (folder / POLICY_FILE).write_text(yaml.safe_dump(
             {"config": self.config.model_dump(mode="json"), "base": self.base}, sort_keys=False))

@@ -37,6 +37,8 @@ class WeightPublisher(Protocol):
 
     version: int
     """The last version published (0: the initial weights)."""
+    needs_weights: bool
+    """False where publishing only stamps a version (the caller need not gather the weights)."""
 
     def publish(self, weights: dict[str, torch.Tensor], version: int) -> None: ...
 
@@ -53,6 +55,8 @@ def check_newer(version: int, held: int, who: str) -> None:
 
 class LocalPublisher:
     """The single-process default: the acting policy is the learner's, so publishing only stamps the version."""
+
+    needs_weights = False
 
     def __init__(self) -> None:
         self.version = 0
@@ -108,6 +112,8 @@ def _wire_device(group: Any, like: torch.Tensor) -> torch.device:
 
 class BroadcastPublisher:
     """Rank 0 of a weights group: broadcasts bucketed weights with a version header (module docstring)."""
+
+    needs_weights = True
 
     def __init__(self, group: Any, bucket_mb: float = BUCKET_MB) -> None:
         self.group, self.cap = group, int(bucket_mb * 2**20)

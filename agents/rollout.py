@@ -8,6 +8,12 @@ to the next call (their steps keep the log-probs of the policy that acted, which
 With `overlap=True` (env workers >= 2) the envs form two halves held by different workers, and the model acts
 for one half while the other half steps: env time hides behind model time when env steps are slow.
 
+Acting goes through an action backend (`backend`, default the policy itself): anything with `Policy.act`'s
+signature, e.g. data-parallel scoring actors (agents/scoring_actors.py) or an OpenAI-compatible engine
+(agents/engine_client.py). Every step is stamped with `policy_version`, the weights version the backend acted with.
+`start_background()` keeps the envs stepping in a thread (asynchronous acting, while the learner updates on
+separate weights) until `stop_background()`; the episodes it finishes are handed out by the next `collect`.
+
 Every episode records `start_index` (its start order) in `Episode.metrics`: success windows must be taken by
 start order, because short (successful) episodes finish first and a "last N finished" window reads high
 early on (research/calibration.md).
@@ -15,6 +21,7 @@ early on (research/calibration.md).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -75,10 +82,13 @@ class Rollout:
     def __init__(self, policy: Policy, builder: PromptBuilder, env_id: str, *, num_envs: int = 16,
                  group_size: int = 1, seed: int = 0, max_episode_steps: int = 100,
                  env_kwargs: dict[str, Any] | None = None, workers: int = 0, pool: Any = None,
-                 greedy: bool = False, overlap: bool = False) -> None:
+                 greedy: bool = False, overlap: bool = False, backend: Any = None) -> None:
         if num_envs < 1 or group_size < 1:
             raise ConfigError(f"rollout: num_envs and group_size must be >= 1, got {num_envs}, {group_size}")
         self.policy, self.builder, self.env_id = policy, builder, env_id
+        self.backend = backend if backend is not None else policy
+        self.policy_version = 0
+        """The version stamped on new steps (the trainer sets it after each publish)."""
         self.num_envs, self.group_size, self.seed = num_envs, group_size, seed
         self.max_episode_steps, self.greedy = max_episode_steps, greedy
         self.pool = pool if pool is not None else make_pool(env_id, num_envs, workers=workers,
@@ -100,6 +110,10 @@ class Rollout:
         """Env steps taken so far (all calls)."""
         self.act_seconds = 0.0
         self.env_seconds = 0.0
+        self._ended: list[Episode] = []  # finished by background stepping, not yet collected
+        self._background: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
 
     # -- episode bookkeeping -----------------------------------------------------------------------------
     def _next_start(self) -> tuple[str, int]:
@@ -139,7 +153,7 @@ class Rollout:
         slots = [self._slots[i] for i in envs]
         prompts, candidates = zip(*(self._prompt(s) for s in slots), strict=True)
         t0 = time.perf_counter()
-        samples = self.policy.act(list(prompts), list(candidates) if self.choose else None, greedy=self.greedy)
+        samples = self.backend.act(list(prompts), list(candidates) if self.choose else None, greedy=self.greedy)
         self.act_seconds += time.perf_counter() - t0
         return _Batch(envs, list(prompts), list(candidates), samples)
 
@@ -168,7 +182,7 @@ class Rollout:
                 reward=float(reward) - penalty,
                 valid_action=bool(info.get("valid_action", True)) and sample.valid,
                 state=dict(slot.info.get("state") or {}), next_state=dict(info.get("state") or {}),
-                caption=caption_of(slot.info), done=done))
+                caption=caption_of(slot.info), done=done, policy_version=self.policy_version))
             self.env_steps += 1
             slot.history.append((slot.obs, sample.text if sample.valid else sample.raw))
             slot.obs, slot.info = obs, info
@@ -201,10 +215,12 @@ class Rollout:
 
     def collect(self, min_steps: int) -> list[Episode]:
         """Step until whole groups holding >= `min_steps` steps have finished; their episodes in start order."""
+        self.stop_background()
         ready: list[Episode] = []
         n_steps = 0
         while n_steps < min_steps:
-            for ep in self.step_all():
+            ended, self._ended = self._ended or self.step_all(), []
+            for ep in ended:
                 members = self._finished.setdefault(ep.group_id, [])
                 members.append(ep)
                 if len(members) == self.group_size:
@@ -213,7 +229,37 @@ class Rollout:
                     n_steps += sum(m.length for m in members)
         return sorted(ready, key=lambda e: e.metrics["start_index"])
 
+    def start_background(self) -> None:
+        """Keep stepping the envs in a thread until `stop_background` (the backend must not be the learner's
+        own model, which the update changes in place)."""
+        if self.backend is self.policy:
+            raise RuntimeError("asynchronous acting needs an action backend with its own weights (scoring actors "
+                               "or an engine), not the learner's policy")
+        self._stop.clear()
+
+        def run() -> None:
+            try:
+                while not self._stop.is_set():
+                    self._ended += self.step_all()
+            except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
+                self._error = err
+
+        self._background = threading.Thread(target=run, name="rollout-background", daemon=True)
+        self._background.start()
+
+    def stop_background(self) -> None:
+        """Wait for the background stepping to finish its current round; re-raise what it failed with."""
+        if self._background is None:
+            return
+        self._stop.set()
+        self._background.join()
+        self._background = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
     def close(self) -> None:
+        self.stop_background()
         if self._in_flight is not None:  # the workers answer before they are told to stop
             self.pool.step_wait(self._in_flight[1])
             self._in_flight = None

@@ -58,6 +58,8 @@ def _free_port() -> int:
 class ScoringActorPool:
     """`n` scoring actors acting data-parallel for the rollout, updated by broadcast (module docstring)."""
 
+    needs_weights = True
+
     def __init__(self, policy: Policy, n: int, ray_config: RayConfig | None = None, seed: int = 0,
                  backend: str = "gloo", threads: int = 1) -> None:
         if n < 1:

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from agents import advantages as adv_lib
+from agents import scale
 from agents.advantages import CreditSignal
 from agents.config import TrainConfig
 from agents.credit_step import assign_credit, build_modules
 from agents.heldout import HeldOutEval, play_heldout
-from agents.learner import Learner
 from agents.policy import Policy
 from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
@@ -37,6 +37,7 @@ from agents.runs import RunDir
 from credo.progress import TrainProgress, clock, counting
 from credo.tables import Col, print_table
 from credo.trajectory import Episode
+from envs.vector import make_pool
 
 TRAINER_STATE = "trainer.pt"
 SUMMARY_FILE = "summary.json"
@@ -137,7 +138,7 @@ class Trainer:
                        Policy.from_config(c.policy, [c.env], c.env_kwargs))
         self.policy.model.eval()
         self.builder = PromptBuilder.for_policy(family, self.policy, c.prompt)
-        self.learner = Learner(self.policy, c.learner, value_head=c.advantage == "gae")
+        self.learner = scale.build_learner(c, self.policy)
         self.modules = build_modules(c, self.policy, self.run.path, lambda: envs.make(c.env, **c.env_kwargs))
         self.window = StartOrderWindow(c.success_window, min_fill=c.num_envs)
         self.iteration = 0
@@ -146,9 +147,14 @@ class Trainer:
         self._groups_started = 0
         self._restarts_before = 0  # env worker restarts of the run before this process (resumes)
         rng = self._load(checkpoint) if checkpoint is not None else None
+        self.backend, self.publisher = scale.build_acting(c, self.policy)
+        if self.iteration > self.publisher.version:  # a resumed run: the actors get the checkpoint's weights
+            self._publish(self.iteration)
+        pool = make_pool(c.env, c.num_envs, workers=c.workers, env_kwargs=c.env_kwargs, kind=c.pool, ray_config=c.ray)
         self.rollout = Rollout(self.policy, self.builder, c.env, num_envs=c.num_envs, group_size=c.group_size,
-                               seed=c.seed, max_episode_steps=c.max_episode_steps, env_kwargs=c.env_kwargs,
-                               workers=c.workers, overlap=c.overlap_envs)
+                               seed=c.seed, max_episode_steps=c.max_episode_steps, pool=pool,
+                               overlap=c.overlap_envs, backend=self.backend)
+        self.rollout.policy_version = self.iteration
         # a resumed run continues the episode numbering and group seeds where the checkpoint left them
         self.rollout._groups_started = self._groups_started
         self.rollout._episodes_started = self.window.next_index
@@ -157,11 +163,11 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------------------
     def _write_checkpoint(self, folder: Path) -> None:
-        self.policy.save(folder / "policy")
+        learner_state = self.learner.save(folder)
         torch.save({
             "iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
             "groups_started": self.rollout._groups_started, "window": self.window.state_dict(),
-            "learner": self.learner.state_dict(), "rng": rng_state(),
+            "learner": learner_state, "rng": rng_state(),
             "credit": {name: module.state_dict() for name, _, module in self.modules},
             "env_worker_restarts": self.worker_restarts,
         }, folder / TRAINER_STATE)
@@ -173,7 +179,7 @@ class Trainer:
         self.wall_time, self._groups_started = float(state["wall_time"]), int(state["groups_started"])
         self._restarts_before = int(state.get("env_worker_restarts", 0))
         self.window.load_state_dict(state["window"])
-        self.learner.load_state_dict(state["learner"])
+        self.learner.load(folder, state["learner"])
         for name, _, module in self.modules:
             if name in state["credit"]:
                 module.load_state_dict(state["credit"][name])
@@ -211,7 +217,17 @@ class Trainer:
         steps = [s for ep in episodes for s in ep.steps]
         for step, a in zip(steps, advantages, strict=True):
             step.advantage = float(a)
-        stats = self.learner.update(steps, advantages, targets)
+        fresh, stale_metrics = self._fresh(steps)
+        if self.config.scale.async_acting:
+            self.rollout.start_background()  # the acting replicas keep the envs busy during the update
+        if len(fresh) == 0:
+            raise RuntimeError(f"every step of the batch is older than max_staleness={self.config.max_staleness}")
+        stats = self.learner.update([steps[i] for i in fresh], advantages[fresh],
+                                    targets[fresh] if targets is not None else None)
+        self.rollout.stop_background()
+        t_pub = time.perf_counter()
+        self._publish(self.iteration + 1)
+        self.rollout.policy_version = self.iteration + 1
         t_end = time.perf_counter()
         new_steps = self.rollout.env_steps - steps0
         self.env_steps += new_steps
@@ -233,6 +249,8 @@ class Trainer:
             "credit_share": (t_credit - t_roll) / max(t_end - t0, 1e-9),
             "advantage_std": float(np.std(advantages)),
             "env_worker_restarts": float(self.worker_restarts),
+            "publish_seconds": t_end - t_pub, "weights_version": float(self.iteration),
+            **stale_metrics,
             **adv.metrics,
         })
         metrics.update(stats)
@@ -241,6 +259,19 @@ class Trainer:
         if self.config.log_episodes:
             self.run.write_episodes(self.iteration, episodes[:self.config.log_episodes])
         return metrics
+
+    def _publish(self, version: int) -> None:
+        """The learner's weights to the acting replicas as `version` (gathered only where they are sent)."""
+        self.publisher.publish(self.learner.weights() if self.publisher.needs_weights else {}, version)
+
+    def _fresh(self, steps: list[Any]) -> tuple[np.ndarray, dict[str, float]]:
+        """Indices of the steps young enough to train on (`max_staleness`), and the staleness metrics. A step's
+        staleness is the learner's version now (its updates so far) minus the version that acted."""
+        staleness = np.array([self.iteration - s.policy_version for s in steps])
+        limit = self.config.max_staleness
+        keep = np.flatnonzero(staleness <= limit) if limit is not None else np.arange(len(steps))
+        return keep, {"staleness_mean": float(staleness.mean()), "staleness_max": float(staleness.max()),
+                      "stale_steps_dropped": float(len(steps) - len(keep))}
 
     def done(self) -> bool:
         return budget_reached(self.config, self.env_steps, self.wall_time) is not None
@@ -270,6 +301,10 @@ class Trainer:
                     progress.update(self.env_steps, self.iteration, self._progress_fields(last))
         finally:
             self.rollout.close()
+            if hasattr(self.backend, "close") and self.backend is not self.policy:
+                self.backend.close()
+            if hasattr(self.learner, "stop"):
+                self.learner.stop()
             for _, _, module in self.modules:
                 module.close()
         summary: dict[str, Any] = {"run": str(self.run.path), "iterations": self.iteration,
@@ -384,10 +419,15 @@ def _check_budget_left(run: RunDir, config: TrainConfig) -> None:
 
 
 def train_from_cli(config_path: str | None, overrides: list[str], resume: str | None) -> dict[str, Any]:
-    """`credo train`: a new run from YAML + overrides, or `--resume runs/NAME` with the run's own config."""
-    if resume:
-        run = RunDir.open(resume)
+    """`credo train`: a new run from YAML + overrides, or `--resume runs/NAME` with the run's own config. Under
+    torchrun (scale.learner=fsdp) rank 0 trains and the other ranks follow its learner."""
+    run = RunDir.open(resume) if resume else None
+    if run is not None:
         config = TrainConfig.build(run.config(), overrides, source=str(run.path / "config.yaml"))
         _check_budget_left(run, config)
-        return Trainer(config, run).train()
-    return Trainer(TrainConfig.from_yaml(config_path, overrides)).train()
+    else:
+        config = TrainConfig.from_yaml(config_path, overrides)
+    if scale.is_follower():
+        scale.follow(config, run.latest_checkpoint() if run else None)
+        return {}
+    return Trainer(config, run).train()

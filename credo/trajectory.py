@@ -64,6 +64,9 @@ class Step:
     """Value-head estimate at the prompt (GAE only)."""
     advantage: float | None = None
     """The final advantage the learner trained this step with (set by the trainer; None before the update)."""
+    policy_version: int = 0
+    """Version of the weights that acted (learner updates before the step was sampled): the trainer's staleness
+    of a step is the learner's version when it trains minus this."""
 
 
 @dataclass
