@@ -52,8 +52,9 @@ class TrainConfig(Config):
     ray: RayConfig = Field(default_factory=RayConfig, description="The Ray cluster (pool=ray, scale.scorers).")
     scale: ScaleConfig = Field(default_factory=ScaleConfig, description="Acting and learning beyond one process.")
     max_staleness: int | None = Field(None, ge=0, description="Train only on steps sampled at most this many "
-                                      "weight versions before the learner's (older ones are logged and left out); "
-                                      "None: no bound (episodes carried over between iterations keep training).")
+                                      "weight versions before the learner's (older ones are logged, left out and not "
+                                      "counted in steps_per_iter); None: no bound (episodes carried over between "
+                                      "iterations keep training).")
     overlap_envs: bool = Field(False, description="Act for half of the envs while the other half steps in its "
                                "workers (needs workers >= 2); hides env time behind model time.")
     group_size: int = Field(1, ge=1, description="Episodes per group sharing task and seed (GRPO/RLOO baselines, "

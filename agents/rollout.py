@@ -213,9 +213,12 @@ class Rollout:
             self._in_flight = (batch, ticket)
         return ended
 
-    def collect(self, min_steps: int) -> list[Episode]:
-        """Step until whole groups holding >= `min_steps` steps have finished; their episodes in start order."""
+    def collect(self, min_steps: int, max_staleness: int | None = None) -> list[Episode]:
+        """Step until whole groups holding >= `min_steps` steps have finished; their episodes in start order.
+        With `max_staleness`, only steps at most that many versions behind `policy_version` count towards
+        `min_steps` (the older ones will not train), so the trained batch keeps its size under asynchronous acting."""
         self.stop_background()
+        oldest = -1 if max_staleness is None else self.policy_version - max_staleness
         ready: list[Episode] = []
         n_steps = 0
         while n_steps < min_steps:
@@ -226,7 +229,7 @@ class Rollout:
                 if len(members) == self.group_size:
                     del self._finished[ep.group_id]
                     ready.extend(members)
-                    n_steps += sum(m.length for m in members)
+                    n_steps += sum(s.policy_version >= oldest for m in members for s in m.steps)
         return sorted(ready, key=lambda e: e.metrics["start_index"])
 
     def start_background(self) -> None:

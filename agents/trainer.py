@@ -207,7 +207,7 @@ class Trainer:
         """One rollout -> credit -> advantages -> update; returns the iteration's metrics."""
         t0 = time.perf_counter()
         act0, env0, steps0 = self.rollout.act_seconds, self.rollout.env_seconds, self.rollout.env_steps
-        episodes = self.rollout.collect(self.config.steps_per_iter)
+        episodes = self.rollout.collect(self.config.steps_per_iter, self.config.max_staleness)
         t_roll = time.perf_counter()
         signals, credit_metrics = assign_credit(self.modules, episodes)
         t_credit = time.perf_counter()
@@ -220,8 +220,6 @@ class Trainer:
         fresh, stale_metrics = self._fresh(steps)
         if self.config.scale.async_acting:
             self.rollout.start_background()  # the acting replicas keep the envs busy during the update
-        if len(fresh) == 0:
-            raise RuntimeError(f"every step of the batch is older than max_staleness={self.config.max_staleness}")
         stats = self.learner.update([steps[i] for i in fresh], advantages[fresh],
                                     targets[fresh] if targets is not None else None)
         self.rollout.stop_background()

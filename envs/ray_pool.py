@@ -168,14 +168,14 @@ class RayEnvPool(EnvPool):
             try:
                 incarnation, reply = self.ray.get(refs[w])
             except self.ray.exceptions.RayActorError:  # died in the step, or is restarting after an idle death
+                self._crashed_actor(w)
                 reply = None
             except self.ray.exceptions.RayTaskError as err:
                 errors.append(_reason(err))
                 continue
             else:
-                self._seen(w, incarnation)
+                self._seen(w, incarnation)  # no reply: a new incarnation, whose idle death `_seen` counts
             if reply is None:
-                self._crashed_actor(w)
                 results.update({local * self.num_workers + w: _crashed() for local in acts})
                 continue
             results.update({local * self.num_workers + w: r for local, r in reply.items()})

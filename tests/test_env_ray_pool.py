@@ -3,6 +3,8 @@ restarted, its envs are truncated and flagged, the run goes on)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from credo.ray_cluster import RayConfig
@@ -75,8 +77,15 @@ def test_actor_that_died_idle_is_noticed_at_the_next_step(ray_cluster):
     with make_pool(ENV_ID, 2, workers=1, kind="ray", ray_config=RAY) as pool:
         for i in range(2):
             pool.reset(i, seed=i)
-        actor = pool._actors[0]
+        actor, before = pool._actors[0], pool._incarnation[0]
         ray_cluster.kill(actor, no_restart=False)  # dies between calls: no call of ours saw it
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the kill is asynchronous: wait for the restarted actor
+            try:
+                if ray_cluster.get(actor.ready.remote(), timeout=10) != before:
+                    break
+            except ray_cluster.exceptions.RayError:
+                time.sleep(0.2)
         out = pool.step({0: "add 1", 1: "add 1"})
         assert all(r[4]["worker_crashed"] for r in out.values()) and pool.restarts == 1
         pool.reset(0, seed=0)

@@ -17,8 +17,12 @@ def test_every_logged_metric_is_documented(cache_dir, tmp_path, monkeypatch):
     learner = {"minibatch_size": 64, "micro_batch_size": 32, "kl_coef": 0.05}  # kl_ref too
     logged: set[str] = set()
     for name, fields in (("gae", {"advantage": "gae"}),  # value_loss
-                         ("gigpo", {"advantage": "rloo", "credit": "gigpo", "group_size": 2})):
-        Trainer(line_config(tmp_path, name=name, learner=learner, **fields)).train()
+                         ("gigpo", {"advantage": "rloo", "credit": "gigpo", "group_size": 2}),
+                         # behaviour_kl, tis_clip_frac: the engine path's truncated importance weight, here with
+                         # credo's own sampler as the behaviour policy
+                         ("recompute", {"policy": {"mode": "generate", "max_new_tokens": 4},
+                                        "learner": {**learner, "behaviour_logprobs": "recompute"}})):
+        Trainer(line_config(tmp_path, name=name, **{"learner": learner, **fields})).train()
         logged |= set().union(*(row.keys() for row in RunDir.open(tmp_path / name).read_metrics()))
     logged = {re.sub(r"^[^/]+/seconds$", "<module>/seconds", k) for k in logged}
     documented = set(re.findall(r"^\| `([^`]+)` \|", DOCS.read_text(), flags=re.M))
