@@ -132,7 +132,8 @@ class Learner:
             gap = torch.cat(old) - torch.cat(recorded)
             weight = gap.exp()
             pg = pg * weight.clamp(max=c.tis_cap)
-            tis = {"behaviour_kl": float(((weight - 1) - gap).sum()), "tis_clip_frac": float((weight > c.tis_cap).sum())}
+            tis = {"behaviour_kl": float(((weight - 1) - gap).sum()),
+                   "tis_clip_frac": float((weight > c.tis_cap).sum())}
         n_units = torch.tensor([1.0 if choose else float(len(s.action_ids)) for s in steps], device=adv.device)
         loss = pg.sum() / denom - c.entropy_coef * (ev.entropy * n_units).sum() / denom
         with torch.no_grad():
