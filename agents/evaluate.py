@@ -183,8 +183,9 @@ class _NoPrompt:
 
 def play(policy: Any, builder: Any, env_id: str, episodes: int, *, seed: int = 0, greedy: bool = False,
          num_envs: int = 16, max_episode_steps: int = 100, env_kwargs: dict[str, Any] | None = None,
-         on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
-    """The first `episodes` episodes by start order, played in batch by `agents.rollout.Rollout`.
+         on_episode: Callable[[Episode], None] | None = None, backend: Any = None) -> list[Episode]:
+    """The first `episodes` episodes by start order, played in batch by `agents.rollout.Rollout` (acting through
+    `backend` when given: the scoring actors or engine that hold the policy's weights, as in training).
 
     Waiting for exactly the first N started (not the first N finished) keeps the sample unbiased: short
     episodes finish first and are more often successes.
@@ -192,7 +193,7 @@ def play(policy: Any, builder: Any, env_id: str, episodes: int, *, seed: int = 0
     from agents.rollout import Rollout
 
     rollout = Rollout(policy, builder, env_id, num_envs=min(num_envs, episodes), group_size=1, seed=seed,
-                      max_episode_steps=max_episode_steps, env_kwargs=env_kwargs, greedy=greedy)
+                      max_episode_steps=max_episode_steps, env_kwargs=env_kwargs, greedy=greedy, backend=backend)
     done: dict[int, Episode] = {}
     try:
         while len(done) < episodes:

@@ -93,10 +93,11 @@ class HeldOutEval:
 
 def play_heldout(policy: Any, builder: Any, env: str, episodes: int, *, seed: int, greedy: bool, num_envs: int,
                  max_episode_steps: int, env_kwargs: dict[str, Any],
-                 on_episode: Callable[[Any], None] | None = None) -> dict[str, Any]:
+                 on_episode: Callable[[Any], None] | None = None, backend: Any = None) -> dict[str, Any]:
     """Play `episodes` held-out episodes under a fixed random seed (the caller's RNG is restored afterwards) and
-    summarise them: success with its Wilson interval, length, score, return, path efficiency and the share of
-    episodes that reached each of the env's sub-goals (`subgoals`, where the env reports any)."""
+    summarise them (acting through `backend` when given, see `agents.evaluate.play`): success with its Wilson
+    interval, length, score, return, path efficiency and the share of episodes that reached each of the env's
+    sub-goals (`subgoals`, where the env reports any)."""
     from agents.evaluate import play, summarize
     from agents.trainer import rng_state, seed_everything, set_rng_state
 
@@ -105,7 +106,8 @@ def play_heldout(policy: Any, builder: Any, env: str, episodes: int, *, seed: in
     start = time.perf_counter()
     try:
         eps = play(policy, builder, env, episodes, seed=EVAL_SEED_OFFSET + seed, greedy=greedy, num_envs=num_envs,
-                   max_episode_steps=max_episode_steps, env_kwargs=env_kwargs, on_episode=on_episode)
+                   max_episode_steps=max_episode_steps, env_kwargs=env_kwargs, on_episode=on_episode,
+                   backend=backend)
     finally:
         set_rng_state(state)
     res = summarize(eps, env=env, policy="", greedy=greedy, seed=seed, wall_s=time.perf_counter() - start)

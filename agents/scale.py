@@ -65,9 +65,6 @@ def check(config: Any) -> None:
         if not (s.scorers or s.engine_url):
             raise ConfigError("scale.learner=fsdp acts through scale.scorers or scale.engine_url: the sharded "
                               "model runs only inside the learner's collectives")
-        if config.eval_episodes:
-            raise ConfigError("scale.learner=fsdp: set eval_episodes=0 and evaluate the saved policy with `credo "
-                              "eval` (the before/after evaluation would act on the sharded model)")
         own_models = {n for n, _ in _credit_names(config.credit)} & {"spa", "oprl"}
         if own_models:
             raise ConfigError(f"scale.learner=fsdp: credit {sorted(own_models)} copies the policy's model, which "

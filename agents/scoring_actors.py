@@ -77,7 +77,8 @@ class ScoringActorPool:
         self.publisher = BroadcastPublisher(weights_group(address, 0, n + 1, backend))
         ray.get(joined)
         self.version = -1
-        self.publish(trainable_weights(policy.model), 0)  # the learner's weights now (a resumed run's, too)
+        """No weights yet: the owner's first `publish` (the trainer's version 0, or a resumed run's) sends the
+        learner's, which only the learner can gather (under FSDP every rank takes part)."""
 
     def publish(self, weights: dict[str, torch.Tensor], version: int) -> None:
         """A `WeightPublisher`: every replica receives `weights` (the policy's trainable ones) as `version`."""
@@ -94,6 +95,8 @@ class ScoringActorPool:
         """`Policy.act` over the replicas: contiguous slices of the batch, one per actor, in parallel."""
         if not prompts:
             return []
+        if self.version < 0:
+            raise RuntimeError("scoring actors: no weights published yet (publish version 0 first)")
         n = min(len(self.actors), len(prompts))
         bounds = [len(prompts) * k // n for k in range(n + 1)]
         refs = [a.act.remote(prompts[lo:hi], candidates[lo:hi] if candidates is not None else None, greedy)

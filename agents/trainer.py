@@ -148,7 +148,7 @@ class Trainer:
         self._restarts_before = 0  # env worker restarts of the run before this process (resumes)
         rng = self._load(checkpoint) if checkpoint is not None else None
         self.backend, self.publisher = scale.build_acting(c, self.policy)
-        if self.iteration > self.publisher.version:  # a resumed run: the actors get the checkpoint's weights
+        if self.iteration > self.publisher.version:  # the acting replicas get the learner's (checkpoint's) weights
             self._publish(self.iteration)
         pool = make_pool(c.env, c.num_envs, workers=c.workers, env_kwargs=c.env_kwargs, kind=c.pool, ray_config=c.ray)
         self.rollout = Rollout(self.policy, self.builder, c.env, num_envs=c.num_envs, group_size=c.group_size,
@@ -335,11 +335,14 @@ class Trainer:
         for who, greedy in due:
             label = f"eval {who}{' greedy' if greedy else ''} at {self.env_steps:,} env steps"
             policy: Any = RandomPolicy(c.seed) if who == "random" else self.policy
+            # the model acts where training acts: scoring actors or an engine hold the published weights
+            backend = self.backend if who != "random" and self.backend is not self.policy else None
             with counting(f"{label} ({c.eval_episodes} episodes)", c.eval_episodes, console=console,
                           enabled=c.progress) as tick:
                 result = play_heldout(policy, self.builder, c.env, c.eval_episodes, seed=c.seed, greedy=greedy,
                                       num_envs=c.eval_num_envs, max_episode_steps=c.max_episode_steps,
-                                      env_kwargs={**c.env_kwargs, **c.eval_env_kwargs}, on_episode=tick)
+                                      env_kwargs={**c.env_kwargs, **c.eval_env_kwargs}, on_episode=tick,
+                                      backend=backend)
             self.heldout.record(self.iteration, self.env_steps, self.done(), who, greedy, result)
 
     def _eval_summary(self) -> dict[str, dict[str, float]]:
@@ -360,6 +363,8 @@ class Trainer:
     def _plot(self) -> None:
         from agents.plots import plot_runs
 
+        if not any("success" in row for row in self.run.read_metrics()):
+            return  # a run too short for its success window to fill: no curve to draw
         plot_runs([self.run], ["success", "episode_length", "efficiency"], self.run.path / "learning_curve.png")
 
 

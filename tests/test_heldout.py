@@ -46,6 +46,14 @@ def test_points_at_start_every_n_steps_and_end(cache_dir, tmp_path):
     assert (tmp_path / "ev" / "summary.json").is_file()
 
 
+def test_a_run_too_short_to_fill_its_window_still_finishes(cache_dir, tmp_path):
+    """No learning curve to plot (the success window never filled): the run still ends with its summary."""
+    summary = Trainer(line_config(tmp_path, name="short", num_envs=16, steps_per_iter=1, total_env_steps=1,
+                                  eval_episodes=2)).train()
+    assert summary["window_episodes"] < 16 and set(summary["eval"]) >= {"before", "after"}
+    assert (tmp_path / "short" / "summary.json").is_file()
+
+
 def test_evaluation_does_not_change_training(cache_dir, tmp_path):
     """The evaluation runs under its own seed and restores the training RNG: metrics match a run without it."""
     Trainer(_eval_config(tmp_path / "a", eval_greedy="all")).train()

@@ -42,6 +42,9 @@ def test_publish_gives_replicas_bitwise_weights_and_refuses_stale_versions(ray_c
     policy = line_policy(cache_dir)
     pool = ScoringActorPool(policy, 2, RAY)
     try:
+        with pytest.raises(RuntimeError, match="no weights published yet"):
+            pool.act(_prompts(policy), [list(ACTIONS)] * 5)
+        pool.publish(trainable_weights(policy.model), 0)
         assert pool.version == 0 and all(_same(w, trainable_weights(policy.model)) for w in _held(pool))
         with torch.no_grad():  # the learner changes its weights
             for p in policy.model.parameters():
@@ -80,6 +83,7 @@ def test_lora_publishes_adapters_only(ray_cluster, cache_dir):
     full = sum(p.numel() * p.element_size() for p in policy.model.parameters())
     pool = ScoringActorPool(policy, 1, RAY)
     try:
+        pool.publish(trainable_weights(policy.model), 0)
         sent = trainable_weights(policy.model)
         assert sent and all("lora_" in k for k in sent)
         assert pool.publisher.bytes_sent == sum(t.numel() * t.element_size() for t in sent.values()) < full / 4

@@ -4,13 +4,23 @@ trains under asynchronous acting."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from agents.publish import trainable_weights
+from agents.runs import RunDir
 from agents.trainer import Trainer
 from credo.config import ConfigError
 from tests._agent_helpers import line_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("ray")
 
@@ -62,6 +72,33 @@ def test_async_acting_trains_nothing_older_than_max_staleness(ray_cluster, tmp_p
     assert max(m["staleness_max"] for m in metrics) >= 1  # acting went on during the updates
     if limit == 0:
         assert sum(m["stale_steps_dropped"] for m in metrics) > 0
+
+
+def _torchrun_train(tmp_path: Path, cache_dir: Path, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CREDO_CACHE": str(cache_dir)}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "tests._scale_train_worker", "train", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_credo_train_under_torchrun_with_ray_actors_and_a_two_rank_learner_resumes(tmp_path, cache_dir):
+    """The whole distributed mode through the CLI: Ray env actors and a scoring actor act, a 2-rank FSDP2
+    learner trains, held-out evaluation acts through the scoring actor, and a resume continues from the DCP
+    checkpoint with the published version."""
+    config = line_config(tmp_path, name="dist", pool="ray", workers=2, scale={"scorers": 1, "learner": "fsdp"},
+                         ray={"num_cpus": 2, "env_actor_cpus": 0.5, "scorer_cpus": 0.5}, eval_episodes=2)
+    (tmp_path / "dist.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json", exclude={"name"})))
+    _torchrun_train(tmp_path, cache_dir, "--config", str(tmp_path / "dist.yaml"), "--name", "dist")
+    run = RunDir.open(tmp_path / "dist")
+    checkpoint = run.latest_checkpoint()
+    assert (checkpoint / "policy").is_dir() and (checkpoint / "dcp").is_dir()
+    _torchrun_train(tmp_path, cache_dir, "--resume", str(run.path), "total_env_steps=192")
+    rows = RunDir.open(tmp_path / "dist").read_metrics()
+    assert [r["weights_version"] for r in rows] == [1, 2, 3] and all(r["staleness_max"] <= 1 for r in rows)
+    evals = [json.loads(line) for line in (run.path / "eval.jsonl").read_text().splitlines()]
+    assert {r["iteration"] for r in evals if r["policy"] == "model"} == {0, 2, 3}
+    assert (run.path / "summary.json").is_file()
 
 
 def test_distributed_options_are_checked_in_one_line(tmp_path):
