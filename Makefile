@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first: from this platform's local CPU build; a bare `torch` requirement would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[embedding,dev]"
+	$(PY) -m pip install -q -e ".[embedding,dev,ray]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -106,8 +106,11 @@ def _broadcast(group: Any, tensor: torch.Tensor) -> None:
 
 
 def _wire_device(group: Any, like: torch.Tensor) -> torch.device:
-    """gloo moves CPU tensors; NCCL moves the GPU tensors where they are."""
-    return like.device if type(group).__name__ == "ProcessGroupNCCL" else torch.device("cpu")
+    """gloo moves CPU tensors; NCCL moves GPU tensors where they are, and CPU ones (the FSDP learner's gathered
+    weights are offloaded) through this process's current GPU."""
+    if type(group).__name__ != "ProcessGroupNCCL":
+        return torch.device("cpu")
+    return like.device if like.is_cuda else torch.device("cuda", torch.cuda.current_device())
 
 
 class BroadcastPublisher:

@@ -74,11 +74,12 @@ def test_async_acting_trains_nothing_older_than_max_staleness(ray_cluster, tmp_p
         assert sum(m["stale_steps_dropped"] for m in metrics) > 0
 
 
-def _torchrun_train(tmp_path: Path, cache_dir: Path, *args: str) -> None:
+def _torchrun_train(tmp_path: Path, cache_dir: Path, *args: str, timeout_s: float = 900) -> None:
+    """`credo train ARGS` on 2 torchrun ranks (the test env registered), in `tmp_path`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CREDO_CACHE": str(cache_dir)}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "tests._scale_train_worker", "train", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=timeout_s)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
 
