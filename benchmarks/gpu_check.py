@@ -3,7 +3,7 @@ acting and learner throughput in float32 vs bfloat16, and generate mode on a rea
 learner's recompute, tokens/s against credo's own sampler, and vLLM's NCCL weight sync where there are 2 GPUs).
 
     python benchmarks/gpu_check.py model DIR [--small]      # build and save the model (HF folder + tokenizer)
-    python benchmarks/gpu_check.py throughput DIR OUT.json  # choose/generate acting and the PPO update, fp32 vs bf16
+    python benchmarks/gpu_check.py throughput DIR OUT.json [--prompts N]  # acting and the PPO update, fp32 vs bf16
     python benchmarks/gpu_check.py vllm DIR URL OUT.json [--sync-url URL --nccl HOST:PORT]
     python benchmarks/gpu_check.py table OUTDIR             # one table of every OUTDIR/*.json
 
@@ -170,6 +170,7 @@ def main() -> None:
     t = sub.add_parser("throughput")
     t.add_argument("dir", type=Path)
     t.add_argument("out", type=Path)
+    t.add_argument("--prompts", type=int, default=64, help="prompts per acting batch (the CPU dry run uses fewer)")
     v = sub.add_parser("vllm")
     v.add_argument("dir", type=Path)
     v.add_argument("url")
@@ -182,7 +183,7 @@ def main() -> None:
     if args.cmd == "model":
         build_model(args.dir, args.small)
     elif args.cmd == "throughput":
-        throughput(args.dir, args.out)
+        throughput(args.dir, args.out, args.prompts)
     elif args.cmd == "vllm":
         vllm_check(args.dir, args.url, args.out, args.sync_url, args.nccl)
     else:

@@ -20,10 +20,10 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} OMP_NUM_THREADS=${OMP_NUM_THRE
 mkdir -p "$OUT"
 : > "$OUT/status.txt"
 GPUS=$($PY -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
-SMALL=""; DTYPE=bfloat16; VLLM_DEV=(--gpu-memory-utilization 0.35)
+SMALL=""; PROMPTS=64; DTYPE=bfloat16; VLLM_DEV=(--gpu-memory-utilization 0.35)
 if [ "$GPUS" = 0 ]; then
     echo "no GPU: a CPU dry run with a 2-layer model (the numbers mean nothing)"
-    SMALL="--small"; DTYPE=float32; VLLM_DEV=(--enforce-eager); export VLLM_CPU_KVCACHE_SPACE=1
+    SMALL="--small"; PROMPTS=8; DTYPE=float32; VLLM_DEV=(--enforce-eager); export VLLM_CPU_KVCACHE_SPACE=1
 fi
 
 step() {  # step NAME SECONDS CMD...: run with a time limit, log to OUT/NAME.log, record rc and seconds
@@ -55,7 +55,7 @@ step tests 180 $PY -m pytest -q -p no:cacheprovider "${TESTS[@]}"
 
 MODEL="$OUT/qwen2-shaped"
 step model 60 $PY benchmarks/gpu_check.py model "$MODEL" $SMALL
-step throughput 120 $PY benchmarks/gpu_check.py throughput "$MODEL" "$OUT/throughput.json"
+step throughput 120 $PY benchmarks/gpu_check.py throughput "$MODEL" "$OUT/throughput.json" --prompts $PROMPTS
 
 # vLLM: one server to act (GPU 0); with 2 GPUs a second one on GPU 1 that takes weights over NCCL from the learner
 PORT=8011; SYNC_PORT=8012; SYNC=()

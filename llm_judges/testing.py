@@ -6,6 +6,8 @@ an ONI classification prompt gets `<label>FOO</label>` when the rated message co
 else gets `Score: 5`. Its `mode` turns it into a faulty server ("error": HTTP 500, "hang": never answers in time,
 "garbage": replies with no label, "not-openai": a 200 that is not a completion at all, "bad-json": a 200 declared
 `application/json` whose body is not JSON; `fail_next`: the next few requests fail, then it recovers), and `latency_s` adds a fixed delay per request, as a batched LLM server has.
+`per_prompt_s` adds a delay per prompt of the request and `serial=True` answers one request at a time: an LLM
+server on one accelerator, whose throughput is bounded (benchmarks compare judge replicas with it).
 It counts requests and prompts, and keeps the last request body, so tests can check batching, de-duplication
 and the parameters sent.
 """
@@ -30,8 +32,12 @@ class ScriptedUpstream:
     """A rule-based stand-in for an LLM server (see the module docstring)."""
 
     def __init__(self, helpful_words: tuple[str, ...] = ("gold", "kill", "staircase", "welcome to experience"),
-                 latency_s: float = 0.0, mode: str = "ok", model: str = "scripted-llm"):
+                 latency_s: float = 0.0, mode: str = "ok", model: str = "scripted-llm", per_prompt_s: float = 0.0,
+                 serial: bool = False):
         self.helpful_words, self.latency_s, self.mode, self.model = helpful_words, latency_s, mode, model
+        self.per_prompt_s = per_prompt_s
+        self._busy: asyncio.Lock | None = None  # made in the server's event loop on first use
+        self.serial = serial
         self.requests = 0
         self.prompts = 0
         self.fail_next = 0
@@ -64,8 +70,13 @@ class ScriptedUpstream:
             self.prompts += len(prompts)
             if self.mode == "hang":
                 await asyncio.sleep(3600)
-            if self.latency_s:
-                await asyncio.sleep(self.latency_s)
+            delay = self.latency_s + self.per_prompt_s * len(prompts)
+            if delay and self.serial:
+                self._busy = self._busy or asyncio.Lock()
+                async with self._busy:
+                    await asyncio.sleep(delay)
+            elif delay:
+                await asyncio.sleep(delay)
             if self.mode == "error":
                 return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}}, 500)
             if self.mode == "not-openai":
