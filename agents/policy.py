@@ -272,8 +272,8 @@ class Policy:
                  base: str) -> None:
         self.encoder = backbones.is_encoder(base_model(model).config)
         """A bidirectional encoder: choose mode with the head only, state tokens attend to the whole state."""
-        if config.candidate_score == "auto":
-            head = self.encoder or config.model == "tiny"
+        if config.candidate_score == "auto":  # generate mode scores no candidates: a head there would never train
+            head = config.mode == "choose" and (self.encoder or config.model == "tiny")
             config = config.model_copy(update={"candidate_score": "head" if head else "sum"})
         self.config = config
         self.model = model

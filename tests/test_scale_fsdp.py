@@ -24,6 +24,10 @@ LEARNER = {"epochs": 2, "minibatch_size": 24, "micro_batch_size": 5, "lr": 1e-4}
 """lr 1e-4: Adam turns float-order noise in near-zero gradients into steps of up to ~lr/100, so at 1e-3 even one
 process with another micro-batch size moves weights by ~1e-5 (measured); the gradient norm and loss statistics,
 which Adam's scale invariance would hide, are compared as well."""
+NULL_GRAD = "credo_head.linear.bias"
+"""The choose head's bias adds the same to every candidate of a prompt, so the softmax's gradient for it is 0 up to
+float rounding, and Adam turns that rounding (summed in another order on 2 ranks) into steps of ~lr: it differs by
+~1e-4 and can change no action's probability. Every other weight is compared."""
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,8 +71,8 @@ def test_two_rank_fsdp_update_matches_one_process_and_dcp_resumes(tmp_path, cach
         for key in ("grad_norm", "policy_loss", "entropy", "clip_frac", "learner_tokens"):
             assert abs(got["stats"][key] - single_stats[key]) <= 1e-4 * max(1.0, abs(single_stats[key])), key
         assert list(got["first"]) == list(single)
-        diff = max(float((got["first"][k] - single[k]).abs().max()) for k in single)
-        assert diff < 1e-5, f"{mode}: 2-rank update differs from one process by {diff}"
+        diff, worst = max((float((got["first"][k] - single[k]).abs().max()), k) for k in single if k != NULL_GRAD)
+        assert diff < 1e-5, f"{mode}: 2-rank update differs from one process by {diff} ({worst})"
         moved = max(float((got["second"][k] - got["first"][k]).abs().max()) for k in single)
         assert moved > 1e-5  # the second update really changed the weights
         assert all(torch.equal(got["resumed"][k], got["second"][k]) for k in single), f"{mode}: DCP resume"
