@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 import torch.nn.functional as F
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agents import backbones
 from agents.backbones import base_model
@@ -104,6 +104,14 @@ class PolicyConfig(Config):
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory for large models, ~30% more "
         "compute. Checkpointed layers drop the KV cache, so training forwards of the 'cached' path run as 'full'.")
+
+    @model_validator(mode="after")
+    def _head_needs_choose(self) -> PolicyConfig:
+        """Generate mode scores no candidates: a head there would never train (and has no optimizer state)."""
+        if self.mode == "generate" and self.candidate_score == "head":
+            raise ValueError("policy.candidate_score=head applies to choose mode only (generate mode scores no "
+                             "candidates); use policy.mode=choose or candidate_score=auto")
+        return self
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from agents.backbones import score_head
+from agents.config import TrainConfig
 from agents.policy import Policy, PolicyConfig, parse_action
 from credo.config import ConfigError
 from credo.trajectory import Step
@@ -331,3 +332,5 @@ def test_bad_inputs_are_one_line_errors(policy, tmp_path):
         policy.act(_prompts(policy)[:1], [[]])
     with pytest.raises(ConfigError, match="mode"):
         PolicyConfig.build({"mode": "talk"})
+    with pytest.raises(ConfigError, match=r"^config: policy.candidate_score=head applies to choose mode only"):
+        TrainConfig.build({"policy": {"mode": "generate", "candidate_score": "head"}})
