@@ -8,6 +8,7 @@ Heavy libraries are imported inside the commands so `credo --help` stays fast.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +146,8 @@ def collect(
     policy: Annotated[str, typer.Option(help="Who plays: 'expert' (walkthrough or oracle).")] = "expert",
     seed: Annotated[int, typer.Option(help="Seed of the first episode (episode i uses seed+i).")] = 0,
     keep_failed: Annotated[bool, typer.Option("--keep-failed", help="Keep episodes the expert failed.")] = False,
+    env_kwargs: Annotated[str | None, typer.Option(
+        help="Env keyword arguments as a JSON object, e.g. '{\"item_names\": true}'.")] = None,
 ) -> None:
     """Collect demonstrations (for `credo sft`) from an env's expert."""
     from agents.demos import collect_expert, write_demos
@@ -152,8 +155,14 @@ def collect(
 
     if policy != "expert":
         raise ValueError(f"--policy {policy!r}: only 'expert' collects demonstrations")
+    try:
+        kwargs = json.loads(env_kwargs) if env_kwargs else {}
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--env-kwargs {env_kwargs!r}: not JSON ({err})") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--env-kwargs {env_kwargs!r}: expected a JSON object")
     with counting(f"collect {env}", episodes) as tick:
-        demos = collect_expert(env, episodes, seed=seed, keep_failed=keep_failed, on_episode=tick)
+        demos = collect_expert(env, episodes, seed=seed, env_kwargs=kwargs, keep_failed=keep_failed, on_episode=tick)
     write_demos(out, demos)
     steps = sum(len(d.steps) for d in demos)
     _print_table("collected", [{"env": env, "episodes played": episodes, "kept": len(demos), "steps": steps,

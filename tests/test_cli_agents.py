@@ -111,6 +111,20 @@ def test_collect_rejects_unknown_policy(tmp_path: Path, runner: CliRunner) -> No
     assert not (tmp_path / "d.jsonl").exists()
 
 
+def test_collect_passes_env_kwargs(tmp_path: Path, runner: CliRunner) -> None:
+    from agents.demos import read_demos
+
+    out = tmp_path / "d.jsonl"
+    res = runner.invoke(cli, ["collect", "--env", "credo/WebShop-v0", "--episodes", "2", "--out", str(out),
+                              "--env-kwargs", '{"item_names": true}'])
+    assert res.exit_code == 0, res.output
+    clicks = [s.action for d in read_demos(out) for s in d.steps if s.action.startswith("click[item - ")]
+    assert len(clicks) == 2
+    for bad, why in (("{item_names", "not JSON"), ("[1]", "expected a JSON object")):
+        res = runner.invoke(cli, ["collect", "--env", "credo/WebShop-v0", "--out", str(out), "--env-kwargs", bad])
+        assert res.exit_code == 2 and why in res.output, res.output
+
+
 def test_train_config_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, runner: CliRunner) -> None:
     from credo.config import ConfigError
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import envs
@@ -178,3 +180,76 @@ def test_real_webshop_files_with_human_goals(tmp_path):
     assert outcomes == [True, True]
     with pytest.raises(ValueError, match="needs data_dir"):
         WebShopEnv(num_products=100, human_goals=True)
+
+
+def test_item_names_click_results_by_title(env):
+    """`item_names=True` (WebShop's baseline `click_item_name`): results are offered and clicked by title."""
+    named = WebShopEnv(num_products=1000, max_steps=15, item_names=True)
+    for shop in (env, named):
+        _, info = shop.reset(seed=3)
+        go(shop, info["admissible_actions"][0])
+    state = named.page
+    titles = [named.catalog[i].name.lower() for i in state.page_results()]
+    asins = [named.catalog[i].asin.lower() for i in state.page_results()]
+    obs, _, _, _, info = named.step("click[next >]")
+    obs, _, _, _, info = named.step("click[< prev]")
+    assert info["admissible_actions"][2:] == [f"click[item - {t}]" for t in titles]
+    assert obs == env._render()[0]  # the page shows the same text either way
+    assert env._info(env._render()[1], True)["admissible_actions"][2:] == [f"click[{a}]" for a in asins]
+
+    _, _, _, _, info = go(named, f"click[ITEM - {titles[3].upper()}]  ")  # credo's one rule: case and outer space
+    assert info["state"]["page"] == "item" and info["state"]["asin"].lower() == asins[3]
+    go(named, "click[< prev]", f"click[{asins[5]}]")  # an asin click stays valid, as in WebShop
+    assert named.page.product == state.page_results()[5]
+
+    named.step("click[< prev]")
+    steps_left = named.max_steps - named.steps
+    obs, reward, term, trunc, info = named.step("click[item - nonsense]")
+    assert not info["valid_action"] and not term and reward == 0.0 and info["state"]["page"] == "results"
+    assert obs.startswith(invalid_action_note("click[item - nonsense]") + "\nNo result on this page has that title")
+    assert info["state"]["steps_left"] == steps_left - 1
+    for bad in ("click[item - ]", f"click[item - {titles[0]}] extra", f"click[item - {titles[0][:-3]}]"):
+        assert not named.step(bad)[4]["valid_action"], bad
+    # the paper's site (the default) offers no title clicks and says so
+    obs, _, _, _, info = env.step(f"click[item - {titles[0]}]")
+    assert not info["valid_action"] and "item_names is off" in obs
+    # a title click elsewhere than on a results page
+    go(named, f"click[item - {titles[0]}]")
+    obs, _, _, _, info = named.step(f"click[item - {titles[0]}]")
+    assert not info["valid_action"] and "on a results page only" in obs
+
+
+def test_item_names_titles_shared_on_a_page(tmp_path):
+    """Two results with one title: the best-ranked is clicked by title, the other by its asin; the oracle
+    clicks what the page offers and buys either."""
+    items = [{"asin": f"B000AAA00{k}", "name": "Lumi Long Lasting Lip Gloss", "full_description": "A lip gloss.",
+              "small_description": ["long lasting shine"], "pricing": "$12.99", "customization_options": {},
+              "category": "beauty", "query": "lip gloss", "product_category": "Beauty"} for k in (1, 2)]
+    items.append({**items[0], "asin": "B000AAA003", "name": "Crunchy Pretzels", "full_description": "Salty.",
+                  "small_description": ["snack"], "query": "pretzels"})
+    (tmp_path / "items_shuffle_1000.json").write_text(json.dumps(items))
+    (tmp_path / "items_ins_v2_1000.json").write_text(json.dumps({
+        f"B000AAA00{k}": {"attributes": ["long lasting"], "instruction": "i want a long lasting lip gloss",
+                          "instruction_attributes": ["long lasting"]} for k in (1, 2)}))
+    env = WebShopEnv(data_dir=str(tmp_path), split="all", item_names=True)
+    for goal_index in range(len(env.goals)):
+        _, info = env.reset(options={"goal_index": goal_index})
+        go(env, "search[lip gloss]")
+        first, second = env.page.page_results()[:2]
+        asins = [env.catalog[i].asin.lower() for i in (first, second)]
+        actions = env._info(env._render()[1], True)["admissible_actions"]
+        assert actions.count("click[item - lumi long lasting lip gloss]") == 1
+        assert f"click[{asins[1]}]" in actions and f"click[{asins[0]}]" not in actions
+        target = env.goal.product_index
+        assert env.expert_action() == ("click[item - lumi long lasting lip gloss]" if target == first
+                                       else f"click[{asins[1]}]")
+        go(env, "click[item - lumi long lasting lip gloss]")
+        assert env.page.product == first
+        go(env, "click[< prev]")
+        done = False
+        while not done:
+            _, _, term, trunc, info = env.step(env.expert_action())
+            assert info["valid_action"]
+            done = term or trunc
+        assert info["success"] and info["state"]["asin"] == env.catalog[target].asin
+

@@ -32,8 +32,8 @@ def random_policy(rng: np.random.Generator):
     return lambda env, info: info["admissible_actions"][rng.integers(len(info["admissible_actions"]))]
 
 
-def compare(num_goals: int) -> None:
-    env = WebShopEnv(num_products=1000, max_steps=15, split="all")
+def compare(num_goals: int, item_names: bool = False) -> None:
+    env = WebShopEnv(num_products=1000, max_steps=15, split="all", item_names=item_names)
     seeds = np.random.default_rng(0).choice(10**6, num_goals, replace=False)
     o_success, o_reward, o_len = play(env, seeds, oracle)
     r_success, r_reward, _ = play(env, seeds, random_policy(np.random.default_rng(1)))
@@ -45,6 +45,17 @@ def compare(num_goals: int) -> None:
 
 def test_oracle_solves_1000_goals_random_scores_far_lower():
     compare(1000)  # about 10 s on one core
+
+
+def test_oracle_clicks_results_by_title_with_item_names():
+    compare(300, item_names=True)
+    env = WebShopEnv(num_products=1000, item_names=True)
+    _, info = env.reset(seed=4)
+    env.step(info["admissible_actions"][0])
+    action = env.expert_action()
+    target = env.catalog[env.goal.product_index]
+    assert action == f"click[item - {target.name.lower()}]"
+    assert env.step(action)[4]["state"]["asin"] == target.asin
 
 
 def test_oracle_recovers_from_any_page():

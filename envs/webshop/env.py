@@ -11,6 +11,11 @@ page's clickables. Unlike WebShop's silent no-op, an invalid action follows
 the credo contract: the page does not change, `valid_action` is False, and the next observation starts with a
 one-line note saying the action was not understood; it still uses up a step, as under WebShop's step cap.
 
+`item_names=True` is WebShop's baseline env option `click_item_name` (the paper's IL and RL models): a result is
+offered as `click[item - <title>]` and the title is mapped back to the product (see `pages` for titles that two
+results share). A title may hold brackets, so `click[item - ...]` is read as WebShop's baseline reads it: the text
+between `click[item - ` and the last `]`. Off by default: the paper's site actions stay the default.
+
 `reset(options=...)` keys: `goal_index` (an absolute goal index, WebShop's `session`), `split` ("train",
 "validation", "test", "all"; see `goals.SPLIT_SCHEMES`). With a seed and no `goal_index`, the goal is drawn from
 the split with that seed (same seed, same goal).
@@ -28,12 +33,14 @@ from envs.core import TextEnv, action_key, invalid_action_note
 from envs.webshop.catalog import Catalog, GeneratedCatalog, find_data_file, load_webshop_catalog
 from envs.webshop.expert import expert_action
 from envs.webshop.goals import Goal, GoalSet
-from envs.webshop.pages import PageState, Shop
+from envs.webshop.pages import ITEM, PageState, Shop
 from envs.webshop.reward import purchase_reward
 from envs.webshop.search import DEFAULT_CACHE_DIR, SearchEngine, query_from_instruction
 
 ACTION_PATTERN = re.compile(r"(.+)\[(.+)\]")
 """WebShop's action regex (`parse_action`), matched against the whole action's `action_key`."""
+ITEM_CLICK = f"click[{ITEM}"
+"""How a click by product title starts (`item_names`), matched before the regex as WebShop's baseline does."""
 RESET_OPTIONS = ("goal_index", "split")
 
 
@@ -75,7 +82,8 @@ class WebShopEnv(TextEnv):
 
     def __init__(self, num_products: int = 1000, catalog_seed: int = 0, data_dir: str | None = None,
                  human_goals: bool = False, max_steps: int = 15, split: str = "train", split_scheme: str = "istar",
-                 cache_dir: str | None = str(DEFAULT_CACHE_DIR), render_mode: str | None = None) -> None:
+                 cache_dir: str | None = str(DEFAULT_CACHE_DIR), item_names: bool = False,
+                 render_mode: str | None = None) -> None:
         """
         Args:
             num_products: size of the generated catalogue (ignored with `data_dir`).
@@ -87,6 +95,7 @@ class WebShopEnv(TextEnv):
             split: goal split a reset draws from unless its options say otherwise.
             split_scheme: "istar" or "webshop" (see `goals.SPLIT_SCHEMES`).
             cache_dir: where large catalogues' search indexes are cached (None: never cache).
+            item_names: results clicked as `item - <title>`, WebShop's baseline env option `click_item_name`.
         """
         super().__init__(render_mode)
         if max_steps < 1:
@@ -94,7 +103,7 @@ class WebShopEnv(TextEnv):
         data = str(Path(data_dir).expanduser()) if data_dir is not None else None
         self.catalog, self.goals, self.shop = load_shop(int(num_products), int(catalog_seed), data,
                                                         bool(human_goals), cache_dir)
-        self.max_steps, self.split_scheme = int(max_steps), split_scheme
+        self.max_steps, self.split_scheme, self.item_names = int(max_steps), split_scheme, bool(item_names)
         self.default_split = split
         self.goals.split(split, split_scheme)  # a bad split or scheme fails here, not at the first reset
         self.goal: Goal | None = None
@@ -133,7 +142,7 @@ class WebShopEnv(TextEnv):
         self.steps += 1  # an invalid action uses up a step too, as under WebShop's step-capped wrappers
         terminated, extra = False, {}
         if new_page is None:
-            obs = note + obs
+            obs = note + self._invalid_hint(action) + obs
         else:
             self.page = new_page
             if self.page.page == "done":
@@ -150,11 +159,13 @@ class WebShopEnv(TextEnv):
 
     def _render(self) -> tuple[str, list[str]]:
         assert self.goal is not None
-        return self.shop.render(self.page, self.goal.instruction_text, self.reward)
+        return self.shop.render(self.page, self.goal.instruction_text, self.reward, self.item_names)
 
     def _apply(self, action: str, clickables: list[str]) -> PageState | None:
         """The page after `action`, or None when the action is invalid here."""
         key = action_key(action)
+        if key is not None and key.startswith(ITEM_CLICK) and key.endswith("]"):
+            return self.shop.click(self.page, key[len("click[") : -1].strip(), clickables)
         match = None if key is None else ACTION_PATTERN.fullmatch(key)
         if match is None:
             return None
@@ -164,6 +175,17 @@ class WebShopEnv(TextEnv):
         if name == "click":
             return self.shop.click(self.page, arg, clickables)
         return None
+
+    def _invalid_hint(self, action: str) -> str:
+        """A second line for an invalid click by title: which titles the page offers (or that it offers none)."""
+        key = action_key(action)
+        if key is None or not key.startswith(ITEM_CLICK):
+            return ""
+        if not self.item_names:
+            return "Results are clicked by their asin here (item_names is off).\n"
+        if self.page.page != "results":
+            return "Products are clicked by title on a results page only.\n"
+        return "No result on this page has that title; click one of the titles listed as an action.\n"
 
     def _info(self, clickables: list[str], valid: bool, score: float = 0.0, success: bool = False,
               **extra: Any) -> dict[str, Any]:
@@ -187,4 +209,4 @@ class WebShopEnv(TextEnv):
     def expert_action(self) -> str:
         """The oracle's next action for the current state (see `envs.webshop.expert`)."""
         assert self.goal is not None, "call reset() before expert_action()"
-        return expert_action(self.page, self.goal, self.shop)
+        return expert_action(self.page, self.goal, self.shop, self.item_names)

@@ -4,7 +4,8 @@ Used to collect demonstrations (`credo collect --policy expert` calls `env.unwra
 check that every goal is solvable. From any state it returns the next action:
 - on the search page: the env's advertised search (the instruction's keywords) when it retrieves the target,
   otherwise a search for the target's title;
-- on results: the target's asin if it is on this page, else "next >" / "< prev" towards it, or a title search
+- on results: the target's clickable if it is on this page (its asin, or with `item_names` the
+  `item - <title>` the page offers for it, as `Shop.result_clicks` says), else "next >" / "< prev" towards it, or a title search
   when the results do not hold it;
 - on another product's item page, or a sub page: "< prev"; on the target's item page: each goal option not yet
   chosen (the product's option value that best matches it), then "buy now".
@@ -19,8 +20,9 @@ from envs.webshop.pages import BUY, NEXT, PREV, PageState, Shop
 from envs.webshop.search import RESULTS_PER_PAGE, query_from_instruction
 
 
-def expert_action(state: PageState, goal: Goal, shop: Shop) -> str:
-    """The oracle's next action in `state` for `goal` (a `search[...]` or `click[...]` string)."""
+def expert_action(state: PageState, goal: Goal, shop: Shop, item_names: bool = False) -> str:
+    """The oracle's next action in `state` for `goal` (a `search[...]` or `click[...]` string); `item_names`:
+    the env's option of that name (results clicked by title)."""
     if state.page == "done":
         raise ValueError("the episode is over: the oracle has no action after buy now")
     target = goal.product_index
@@ -34,7 +36,8 @@ def expert_action(state: PageState, goal: Goal, shop: Shop) -> str:
             return title_search
         page = state.results.index(target) // RESULTS_PER_PAGE + 1
         if page == state.results_page:
-            return f"click[{product.asin.lower()}]"
+            clicks = shop.result_clicks(state, item_names)
+            return f"click[{clicks[state.page_results().index(target)]}]"
         return f"click[{NEXT}]" if page > state.results_page else f"click[{PREV}]"
     if state.page == "item_sub" or state.product != target:
         return f"click[{PREV}]"

@@ -9,6 +9,14 @@ Follows WebShop's text env in "simple" observation mode (research note spa_oprl.
   from any page, as in WebShop's text env) and "back to search" clear the chosen options, which otherwise
   persist across products;
 - `click[search]` is never valid (WebShop excludes it); "buy now" ends the episode.
+
+With `item_names=True` (WebShop's baseline env option `click_item_name`, used by the paper's IL and RL models) a
+result is clicked as `item - <lowercased title>` instead of its asin, and the click maps the title back to the
+product. WebShop looks titles up in one catalogue-wide dict (`name2asin`: with two products of one title, the
+last loaded wins, possibly a product not on the page); credo resolves a title among the products of the page shown,
+so a title click always opens a product the page lists: when two results on the page share a title, the
+best-ranked one is clicked by title and the others keep their asin as their clickable. An asin click stays valid
+in this mode, as in WebShop, whose underlying site still takes it.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ SEP = " [SEP] "
 PAGES = ("search", "results", "item", "item_sub", "done")
 SUB_PAGES = ("description", "features", "reviews")
 BACK_TO_SEARCH, PREV, NEXT, BUY = "back to search", "< prev", "next >", "buy now"
+ITEM = "item - "
+"""Prefix of a result's clickable in `item_names` mode (WebShop's baseline `click_item_name`)."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,12 @@ class Shop:
         self.catalog, self.engine = catalog, engine
 
     # -- rendering -------------------------------------------------------------------------------------------
-    def render(self, state: PageState, instruction: str, score: float | None = None) -> tuple[str, list[str]]:
-        """(observation text, clickables) of the page; the done page shows the purchase's `score`."""
+    def render(self, state: PageState, instruction: str, score: float | None = None,
+               item_names: bool = False) -> tuple[str, list[str]]:
+        """(observation text, clickables) of the page; the done page shows the purchase's `score`.
+
+        `item_names`: results are clicked by title (`result_clicks`); the text shown is the same.
+        """
         head = ["Instruction:", instruction, "Back to Search"]
         if state.page == "search":
             return SEP.join(["WebShop", "Instruction:", instruction, "Search"]), ["search"]
@@ -72,8 +86,7 @@ class Shop:
             for index in state.page_results():
                 product = self.catalog[index]
                 parts += [product.asin, product.name, product.price_tag]
-                clicks.append(product.asin.lower())
-            return SEP.join(parts), clicks
+            return SEP.join(parts), [*clicks, *self.result_clicks(state, item_names)]
         assert state.product is not None
         product = self.catalog[state.product]
         if state.page == "item":
@@ -91,12 +104,36 @@ class Shop:
         return SEP.join(["Thank you for shopping with us!", "Purchased", product.asin, product.name,
                          f"Options: {chosen}", "Your score (min 0.0, max 1.0)", f"{score or 0.0:.4f}"]), []
 
+    def result_clicks(self, state: PageState, item_names: bool) -> list[str]:
+        """The clickables of the results on the page shown, in rank order: lowercased asins, or with `item_names`
+        `item - <lowercased title>` for the best-ranked result of each title and the asin for the others."""
+        clicks: list[str] = []
+        for index in state.page_results():
+            product = self.catalog[index]
+            named = ITEM + product.name.lower()
+            clicks.append(named if item_names and named not in clicks else product.asin.lower())
+        return clicks
+
+    def result_by_click(self, state: PageState, value: str) -> int | None:
+        """The catalogue index a results-page click opens: an asin of the page, or `item - <title>` naming the
+        best-ranked product of the page with that title (case aside); None when nothing on the page matches."""
+        for index in state.page_results():
+            product = self.catalog[index]
+            if value in (product.asin.lower(), ITEM + product.name.lower()):
+                return index
+        return None
+
     # -- transitions -----------------------------------------------------------------------------------------
     def search(self, keywords: str) -> PageState:
         return PageState(page="results", query=keywords, results=tuple(self.engine.search(keywords)))
 
     def click(self, state: PageState, value: str, clickables: list[str]) -> PageState | None:
-        """The state after clicking `value`, or None when it is not clickable here (an invalid action)."""
+        """The state after clicking `value`, or None when it is not clickable here (an invalid action).
+
+        A result's asin is clickable even when `clickables` names results by title (`item_names`)."""
+        if state.page == "results" and value not in clickables:
+            index = self.result_by_click(state, value)
+            return None if index is None or value.startswith(ITEM) else replace(state, page="item", product=index)
         if value not in clickables or value == "search":
             return None
         if value == BACK_TO_SEARCH:
@@ -106,8 +143,7 @@ class Shop:
                 return replace(state, results_page=state.results_page + 1)
             if value == PREV:
                 return replace(state, results_page=state.results_page - 1)
-            index = next(i for i in state.page_results() if self.catalog[i].asin.lower() == value)
-            return replace(state, page="item", product=index)
+            return replace(state, page="item", product=self.result_by_click(state, value))
         if state.page == "item_sub":  # only "< prev" is left
             return replace(state, page="item", sub_page="")
         # item page
