@@ -32,7 +32,9 @@ ARCHITECTURE = {
 
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 VOCAB_SIZE = 1024
-"""An upper bound: on env text, BPE runs out of merges well before it (word-level vocabulary)."""
+"""An upper bound: on MiniHack, NetHack and TextWorld text BPE runs out of merges before it (a word-level
+vocabulary); on the shop's product text it is reached, and rarer words split into pieces (RESULTS.md, "The shop,
+again")."""
 CORPUS_STEPS = 1500
 """Random-play steps sampled per env id for the tokenizer corpus."""
 FORMAT_VERSION = 4
