@@ -109,8 +109,8 @@ class PolicyConfig(Config):
     def _head_needs_choose(self) -> PolicyConfig:
         """Generate mode scores no candidates: a head there would never train (and has no optimizer state)."""
         if self.mode == "generate" and self.candidate_score == "head":
-            raise ValueError("policy.candidate_score=head applies to choose mode only (generate mode scores no "
-                             "candidates); use policy.mode=choose or candidate_score=auto")
+            raise ValueError("candidate_score=head applies to choose mode only (generate mode scores no "
+                             "candidates); use mode=choose or candidate_score=auto")
         return self
 
 

@@ -33,9 +33,10 @@ def _one_line(err: ValidationError, source: str, cls: type[BaseModel]) -> str:
     msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
     if first["type"] == "extra_forbidden":
         msg += _did_you_mean(cls, [str(p) for p in first["loc"]])
-    if first["type"] == "value_error" and (not first["loc"] or isinstance(got, dict)):  # a model validator's own
-        # sentence (of the config or of a nested one): say it as it is
+    if first["type"] == "value_error" and not first["loc"]:  # a model validator's own sentence: say it as it is
         return f"{source}: {first['ctx']['error']}{extra}"
+    if first["type"] == "value_error" and isinstance(got, dict):  # a nested config's validator: where, then its own
+        return f"{source}: {where}: {first['ctx']['error']}{extra}"
     return f"{source}: {where}: {msg}{got_txt}{extra}"
 
 

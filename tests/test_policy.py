@@ -332,5 +332,5 @@ def test_bad_inputs_are_one_line_errors(policy, tmp_path):
         policy.act(_prompts(policy)[:1], [[]])
     with pytest.raises(ConfigError, match="mode"):
         PolicyConfig.build({"mode": "talk"})
-    with pytest.raises(ConfigError, match=r"^config: policy.candidate_score=head applies to choose mode only"):
+    with pytest.raises(ConfigError, match=r"^config: policy: candidate_score=head applies to choose mode only"):
         TrainConfig.build({"policy": {"mode": "generate", "candidate_score": "head"}})
