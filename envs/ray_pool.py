@@ -18,13 +18,12 @@ import logging
 import math
 import time
 import uuid
-from collections import defaultdict
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 
 from credo.ray_cluster import RayConfig, connect
-from envs.vector import EnvPool, StepResult, _crashed
+from envs.vector import StepResult, WorkerPool, _crashed
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +68,17 @@ class _Ticket(NamedTuple):
     results: dict[int, StepResult]
 
 
-class RayEnvPool(EnvPool):
+class RayEnvPool(WorkerPool):
     """`n` envs over `actors` Ray actors (module docstring)."""
 
     def __init__(self, spec: gym.envs.registration.EnvSpec, n: int, actors: int, env_kwargs: dict[str, Any],
                  ray_config: RayConfig | None = None) -> None:
-        super().__init__(n)
         if actors < 1:
             raise ValueError(f"a Ray pool needs at least one actor, got {actors}")
+        super().__init__(n, actors)
         self.ray = ray = connect(ray_config)
         cfg = ray_config or RayConfig()
         self.spec = spec
-        self.num_workers = min(actors, n)
         self.envs_per_actor = math.ceil(n / self.num_workers)
         remote = ray.remote(num_cpus=cfg.env_actor_cpus, resources=dict(cfg.env_actor_resources) or None,
                             max_restarts=-1, max_task_retries=0)(_EnvActor)
@@ -90,18 +88,6 @@ class RayEnvPool(EnvPool):
         except ray.exceptions.RayError as err:
             self.close()
             raise RuntimeError(f"could not make {spec.id} in a Ray env actor: {_reason(err)}") from None
-        self._needs_reset: set[int] = set()
-        self._busy: set[int] = set()
-
-    def _local(self, i: int) -> tuple[int, int]:
-        return i % self.num_workers, i // self.num_workers
-
-    def _envs_of(self, w: int) -> list[int]:
-        return list(range(w, self.n, self.num_workers))
-
-    def worker_of(self, i: int) -> int:
-        """The actor that holds env `i`."""
-        return self._local(i)[0]
 
     def _crashed_actor(self, w: int) -> None:
         """Actor `w` died: Ray restarts it with fresh envs, all of which need a reset. Counted once per death:
@@ -144,21 +130,9 @@ class RayEnvPool(EnvPool):
         raise RuntimeError(f"env {i} of {self.spec.id} crashed its actor twice in a row on reset")
 
     def step_async(self, actions: dict[int, str]) -> _Ticket:
-        results: dict[int, StepResult] = {}
-        by_actor: dict[int, dict[int, str]] = defaultdict(dict)
-        for i, action in actions.items():
-            self._check_index(i)
-            if i in self._needs_reset:
-                results[i] = _crashed()
-            else:
-                w, local = self._local(i)
-                by_actor[w][local] = action
-        busy = sorted(self._busy & by_actor.keys())
-        if busy:
-            raise RuntimeError(f"env actors {busy} already have a step in flight; wait for it first")
-        self._busy.update(by_actor)
+        by_actor, results = self._split(actions)
         refs = {w: self._actors[w].step.remote(acts, self._incarnation[w]) for w, acts in by_actor.items()}
-        return _Ticket(list(actions), dict(by_actor), refs, results)
+        return _Ticket(list(actions), by_actor, refs, results)
 
     def step_wait(self, ticket: _Ticket) -> dict[int, StepResult]:
         actions, by_actor, refs, results = ticket

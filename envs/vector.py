@@ -88,6 +88,45 @@ class EnvPool:
         self.close()
 
 
+class WorkerPool(EnvPool):
+    """Envs spread over `workers` workers (env `i` in worker `i % workers`), one step in flight per worker: what
+    the subprocess and Ray pools share (which envs a worker holds, the envs waiting for a reset after a crash)."""
+
+    def __init__(self, n: int, workers: int) -> None:
+        super().__init__(n)
+        self.num_workers = min(workers, n)
+        self._needs_reset: set[int] = set()
+        self._busy: set[int] = set()  # workers with a step in flight
+
+    def _local(self, i: int) -> tuple[int, int]:
+        return i % self.num_workers, i // self.num_workers
+
+    def _envs_of(self, w: int) -> list[int]:
+        return list(range(w, self.n, self.num_workers))
+
+    def worker_of(self, i: int) -> int:
+        """The worker that holds env `i`."""
+        return self._local(i)[0]
+
+    def _split(self, actions: dict[int, str]) -> tuple[dict[int, dict[int, str]], dict[int, StepResult]]:
+        """The actions by worker (local index -> action), marked busy, and the results already known (envs
+        waiting for a reset after a crash); a worker with a step in flight is an error."""
+        results: dict[int, StepResult] = {}
+        by_worker: dict[int, dict[int, str]] = defaultdict(dict)
+        for i, action in actions.items():
+            self._check_index(i)
+            if i in self._needs_reset:
+                results[i] = _crashed()
+            else:
+                w, local = self._local(i)
+                by_worker[w][local] = action
+        busy = sorted(self._busy & by_worker.keys())
+        if busy:
+            raise RuntimeError(f"env workers {busy} already have a step in flight; wait for it first")
+        self._busy.update(by_worker)
+        return dict(by_worker), results
+
+
 class InProcessPool(EnvPool):
     """All envs in this process, stepped one after another."""
 
@@ -187,28 +226,19 @@ class _Ticket(NamedTuple):
     results: dict[int, StepResult]
 
 
-class SubprocessPool(EnvPool):
+class SubprocessPool(WorkerPool):
     """Envs spread over subprocess workers (env `i` in worker `i % workers`); dead workers are restarted.
 
     Workers are started with the `spawn` method: NLE, torch and TextWorld's interpreter are not fork-safe.
     """
 
     def __init__(self, spec: gym.envs.registration.EnvSpec, n: int, workers: int, env_kwargs: dict[str, Any]) -> None:
-        super().__init__(n)
+        super().__init__(n, workers)
         self.spec, self.env_kwargs = spec, env_kwargs
-        self.num_workers = min(workers, n)
         self._ctx = mp.get_context("spawn")
         self._workers = [_Worker(self._ctx, spec, len(self._envs_of(w)), env_kwargs) for w in range(self.num_workers)]
         for worker in self._workers:  # all start in parallel; then each says whether its envs were made
             self._handshake(worker)
-        self._needs_reset: set[int] = set()
-        self._busy: set[int] = set()  # workers with a step in flight
-
-    def _local(self, i: int) -> tuple[int, int]:
-        return i % self.num_workers, i // self.num_workers
-
-    def _envs_of(self, w: int) -> list[int]:
-        return list(range(w, self.n, self.num_workers))
 
     def _handshake(self, worker: _Worker) -> None:
         reply = worker.recv()
@@ -247,26 +277,10 @@ class SubprocessPool(EnvPool):
             self._restart(w)
         raise RuntimeError(f"env {i} of {self.spec.id} crashed its worker twice in a row on reset")
 
-    def worker_of(self, i: int) -> int:
-        """The worker that holds env `i`."""
-        return self._local(i)[0]
-
     def step_async(self, actions: dict[int, str]) -> _Ticket:
-        results: dict[int, StepResult] = {}
-        by_worker: dict[int, dict[int, str]] = defaultdict(dict)
-        for i, action in actions.items():
-            self._check_index(i)
-            if i in self._needs_reset:
-                results[i] = _crashed()
-            else:
-                w, local = self._local(i)
-                by_worker[w][local] = action
-        busy = sorted(self._busy & by_worker.keys())
-        if busy:
-            raise RuntimeError(f"env workers {busy} already have a step in flight; wait for it first")
-        self._busy.update(by_worker)
+        by_worker, results = self._split(actions)
         sent = {w: self._workers[w].send(("step", acts)) for w, acts in by_worker.items()}
-        return _Ticket(list(actions), dict(by_worker), sent, results)
+        return _Ticket(list(actions), by_worker, sent, results)
 
     def step_wait(self, ticket: _Ticket) -> dict[int, StepResult]:
         actions, by_worker, sent, results = ticket
