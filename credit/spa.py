@@ -70,6 +70,7 @@ class SPAConfig(RedistributionConfig):
     replay_iterations: int = Field(4, ge=1, description="Fit on the episodes of the last N iterations.")
     replay_size: int = Field(4096, ge=1, description="At most this many (most recent) episodes in the replay.")
     epochs: int = Field(1, ge=1, description="Passes over the replay per fit (paper: 1 epoch).")
+    min_steps: int = Field(0, ge=0, description="At least this many optimiser steps per fit: passes go on past `epochs` until reached (0: `epochs` only, the paper's; on a few hundred episodes one epoch is a handful of steps).")
     batch_episodes: int = Field(16, ge=1, description="Episodes per optimiser step (paper: global batch 16).")
     lr: float | None = Field(None, gt=0.0, description="Estimator learning rate; null: the paper's 3e-6 for a model of >= 100M parameters, 1e-4 below (calibrated on the tiny model).")
     head_lr: float | None = Field(None, gt=0.0, description="Learning rate of the freshly initialised head; None = `lr`.")
@@ -196,13 +197,14 @@ class SPA(CreditModule):
         """Train estimator k on `episodes` (MSE of summed contributions vs outcome); mean loss (None: no data)."""
         est, opt, cfg = self.estimators[k], self.optimizers[k], self.config
         est.train()
-        losses = []
-        for _ in range(cfg.epochs):
+        episodes = [ep for ep in episodes if ep.length]
+        losses: list[float] = []
+        passes = 0
+        while episodes and (passes < cfg.epochs or len(losses) < cfg.min_steps):
+            passes += 1
             order = self._rng.permutation(len(episodes))
             for b in range(0, len(order), cfg.batch_episodes):
-                batch = [episodes[i] for i in order[b:b + cfg.batch_episodes] if episodes[i].length]
-                if not batch:
-                    continue
+                batch = [episodes[i] for i in order[b:b + cfg.batch_episodes]]
                 steps = [s for ep in batch for s in ep.steps]
                 owner = torch.tensor([i for i, ep in enumerate(batch) for _ in ep.steps])
                 target = torch.tensor([outcome(ep, cfg.target) for ep in batch], dtype=torch.float32)
@@ -217,6 +219,8 @@ class SPA(CreditModule):
                 torch.nn.utils.clip_grad_norm_(est.parameters(), cfg.grad_clip)
                 opt.step()
                 losses.append(float(loss))
+                if passes > cfg.epochs and len(losses) >= cfg.min_steps:
+                    break
         opt.zero_grad(set_to_none=True)
         est.eval()
         return float(np.mean(losses)) if losses else None

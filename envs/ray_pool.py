@@ -18,12 +18,12 @@ import logging
 import math
 import time
 import uuid
-from typing import Any, NamedTuple
+from typing import Any
 
 import gymnasium as gym
 
 from credo.ray_cluster import RayConfig, connect
-from envs.vector import StepResult, WorkerPool, _crashed
+from envs.vector import StepResult, StepTicket, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,6 @@ class _EnvActor:
     def close(self) -> None:
         for env in self.envs:
             env.close()
-
-
-class _Ticket(NamedTuple):
-    """A step in flight: the env ids asked for, per actor its local actions and the call's object ref, and the
-    results already known (envs waiting for a reset after a crash)."""
-
-    actions: list[int]
-    by_actor: dict[int, dict[int, str]]
-    refs: dict[int, Any]
-    results: dict[int, StepResult]
 
 
 class RayEnvPool(WorkerPool):
@@ -129,18 +119,17 @@ class RayEnvPool(WorkerPool):
             return out
         raise RuntimeError(f"env {i} of {self.spec.id} crashed its actor twice in a row on reset")
 
-    def step_async(self, actions: dict[int, str]) -> _Ticket:
+    def step_async(self, actions: dict[int, str]) -> StepTicket:
         by_actor, results = self._split(actions)
         refs = {w: self._actors[w].step.remote(acts, self._incarnation[w]) for w, acts in by_actor.items()}
-        return _Ticket(list(actions), by_actor, refs, results)
+        return StepTicket(list(actions), by_actor, refs, results)
 
-    def step_wait(self, ticket: _Ticket) -> dict[int, StepResult]:
-        actions, by_actor, refs, results = ticket
+    def step_wait(self, ticket: StepTicket) -> dict[int, StepResult]:
         errors = []
-        for w, acts in by_actor.items():  # every reply is awaited before anything is raised
+        for w in ticket.by_worker:  # every reply is awaited before anything is raised
             self._busy.discard(w)
             try:
-                incarnation, reply = self.ray.get(refs[w])
+                incarnation, reply = self.ray.get(ticket.pending[w])
             except self.ray.exceptions.RayActorError:  # died in the step, or is restarting after an idle death
                 self._crashed_actor(w)
                 reply = None
@@ -149,13 +138,10 @@ class RayEnvPool(WorkerPool):
                 continue
             else:
                 self._seen(w, incarnation)  # no reply: a new incarnation, whose idle death `_seen` counts
-            if reply is None:
-                results.update({local * self.num_workers + w: _crashed() for local in acts})
-                continue
-            results.update({local * self.num_workers + w: r for local, r in reply.items()})
+            self._merge(ticket, w, reply)
         if errors:
             raise RuntimeError(f"env raised in its actor: {errors[0]}")
-        return {i: results[i] for i in actions}
+        return {i: ticket.results[i] for i in ticket.actions}
 
     def close(self) -> None:
         for actor in self._actors:

@@ -88,6 +88,17 @@ class EnvPool:
         self.close()
 
 
+class StepTicket(NamedTuple):
+    """A step in flight on a worker pool: the env ids asked for, their actions by worker (local index -> action),
+    what each worker's wait needs (a Ray object ref; for a subprocess, whether the send went through), and the
+    results already known (envs waiting for a reset after a crash)."""
+
+    actions: list[int]
+    by_worker: dict[int, dict[int, str]]
+    pending: dict[int, Any]
+    results: dict[int, StepResult]
+
+
 class WorkerPool(EnvPool):
     """Envs spread over `workers` workers (env `i` in worker `i % workers`), one step in flight per worker: what
     the subprocess and Ray pools share (which envs a worker holds, the envs waiting for a reset after a crash)."""
@@ -125,6 +136,12 @@ class WorkerPool(EnvPool):
             raise RuntimeError(f"env workers {busy} already have a step in flight; wait for it first")
         self._busy.update(by_worker)
         return dict(by_worker), results
+
+    def _merge(self, ticket: StepTicket, w: int, replies: dict[int, StepResult] | None) -> None:
+        """Put worker `w`'s replies (by local index) into the ticket's results; None: it crashed in the step."""
+        if replies is None:
+            replies = {local: _crashed() for local in ticket.by_worker[w]}
+        ticket.results.update({local * self.num_workers + w: r for local, r in replies.items()})
 
 
 class InProcessPool(EnvPool):
@@ -216,16 +233,6 @@ class _Worker:
         self.conn.close()
 
 
-class _Ticket(NamedTuple):
-    """A step in flight: the env ids asked for, their actions by worker, which sends went through, and the
-    results already known (envs waiting for a reset after a crash)."""
-
-    actions: list[int]
-    by_worker: dict[int, dict[int, str]]
-    sent: dict[int, bool]
-    results: dict[int, StepResult]
-
-
 class SubprocessPool(WorkerPool):
     """Envs spread over subprocess workers (env `i` in worker `i % workers`); dead workers are restarted.
 
@@ -277,27 +284,26 @@ class SubprocessPool(WorkerPool):
             self._restart(w)
         raise RuntimeError(f"env {i} of {self.spec.id} crashed its worker twice in a row on reset")
 
-    def step_async(self, actions: dict[int, str]) -> _Ticket:
+    def step_async(self, actions: dict[int, str]) -> StepTicket:
         by_worker, results = self._split(actions)
         sent = {w: self._workers[w].send(("step", acts)) for w, acts in by_worker.items()}
-        return _Ticket(list(actions), by_worker, sent, results)
+        return StepTicket(list(actions), by_worker, sent, results)
 
-    def step_wait(self, ticket: _Ticket) -> dict[int, StepResult]:
-        actions, by_worker, sent, results = ticket
+    def step_wait(self, ticket: StepTicket) -> dict[int, StepResult]:
         errors = []
-        for w, acts in by_worker.items():  # every reply is read before anything is raised: pipes stay in sync
+        for w in ticket.by_worker:  # every reply is read before anything is raised: pipes stay in sync
             self._busy.discard(w)
-            reply = self._workers[w].recv() if sent[w] else None
+            reply = self._workers[w].recv() if ticket.pending[w] else None
             if reply is None:
                 self._restart(w)
-                results.update({local * self.num_workers + w: _crashed() for local in acts})
+                self._merge(ticket, w, None)
             elif reply[0] == "error":
                 errors.append(reply[1])
             else:
-                results.update({local * self.num_workers + w: r for local, r in reply[1].items()})
+                self._merge(ticket, w, reply[1])
         if errors:
             raise RuntimeError(f"env raised in its worker: {errors[0]}")
-        return {i: results[i] for i in actions}
+        return {i: ticket.results[i] for i in ticket.actions}
 
     def close(self) -> None:
         for worker in self._workers:

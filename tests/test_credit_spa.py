@@ -62,6 +62,28 @@ def test_folds_never_score_their_own_training_episodes():
     assert set(grouped.fold_of) == {ep.group_id for ep in batch}
 
 
+def test_min_steps_trains_past_one_epoch_on_a_small_replay():
+    """One epoch over 64 episodes (2 folds x 2 steps) leaves the estimator near its zero start; min_steps=60 makes
+    the same single-epoch setting learn the deciding step, and a fit takes exactly that many optimiser steps."""
+    torch.set_num_threads(1)
+    policy, test = tiny_policy(), episodes(32, seed=1, prefix="test")
+    r = np.array([float(ep.success) for ep in test])
+
+    def gap(module):
+        c = np.stack(module.contributions(test))
+        return (c[r == 1].mean(0) - c[r == 0].mean(0))[1]
+
+    one_epoch = spa(policy, alpha=1.0, beta=0.0, epochs=1)
+    one_epoch.assign(episodes(64, seed=0, prefix="train"))
+    steps = spa(policy, alpha=1.0, beta=0.0, epochs=1, min_steps=60)
+    counted = []
+    steps._ensure_estimators()
+    for opt in steps.optimizers:
+        opt.register_step_post_hook(lambda *_, counted=counted: counted.append(1))
+    steps.assign(episodes(64, seed=0, prefix="train"))
+    assert len(counted) == 2 * 60  # each fold's fit
+    assert gap(one_epoch) < 0.3 < 0.8 < gap(steps)
+
 def test_grounding_and_released_code_rewards():
     policy = tiny_policy()
     batch = episodes(4, seed=0, prefix="e", valid_last=False)
