@@ -78,3 +78,23 @@ def test_diagnostic_writes_a_rho_per_arm(tmp_path, monkeypatch):
         assert len(rho["values"]) == 2 and -1 <= rho["mean"] <= 1
     assert task["arms"]["outcome"]["rho_signal"]["mean"] is None  # outcome-only has no step signal
     assert "Credit-quality diagnostic" in (tmp_path / "bench-smoke" / "report.md").read_text()
+
+
+def test_a_stopped_diagnostic_keeps_the_arms_it_finished(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from agents.bench import diagnostic
+    from agents.bench.suite import load_suite
+
+    real = diagnostic.score_arm
+
+    def stop_at_gigpo(config, *args):
+        if config.credit == "gigpo":
+            raise KeyboardInterrupt
+        return real(config, *args)
+
+    monkeypatch.setattr(diagnostic, "score_arm", stop_at_gigpo)
+    with pytest.raises(KeyboardInterrupt):
+        diagnostic.run_diagnostic(load_suite("smoke"), tmp_path, console=Console(quiet=True))
+    arms = json.loads((tmp_path / "bench-smoke" / "diagnostic.json").read_text())["tasks"]["room5"]["arms"]
+    assert set(arms) == {"outcome"} and len(arms["outcome"]["rho_advantage"]["values"]) == 2

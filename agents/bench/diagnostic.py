@@ -100,9 +100,30 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
     return {"mean": mean, "ci": list(ci) if ci else None, "values": values}
 
 
+def _arm_entry(cell: Any, policy: Any, batches: list, console: Any) -> dict[str, Any]:
+    """One arm's rho summaries over the batches, or its one-line error (one arm's failure stops no other)."""
+    if cell.config is None:
+        console.print(f"  {cell.arm}: skipped ({cell.error})")
+        return {"error": cell.error}
+    try:
+        scores = [score_arm(cell.config, policy, w, b, o) for w, b, o in batches]
+    except Exception as err:  # a missing code file, a judge
+        from agents.bench.runner import one_line
+
+        console.print(f"  {cell.arm}: FAILED {one_line(err)}")
+        return {"error": one_line(err)}
+    entry: dict[str, Any] = {key: _summary([s[key] for s in scores]) for key in ("rho_advantage", "rho_signal")}
+    entry["seconds"] = float(np.mean([s["seconds"] for s in scores]))
+    rho = entry["rho_advantage"]
+    shown = "-" if rho["mean"] is None else f"{rho['mean']:+.2f}"
+    console.print(f"  {cell.arm}: rho(advantage, oracle) {shown} ({entry['seconds']:.0f} s per batch)")
+    return entry
+
+
 def run_diagnostic(suite: SuiteConfig, root: Path, *, seeds: int | None = None, tasks: list[str] | None = None,
                    arms: list[str] | None = None, console: Any = None) -> dict[str, Any]:
-    """Run the diagnostic of every task that has one; merge it into runs/<suite>/diagnostic.json."""
+    """Run the diagnostic of every task that has one; merge it into runs/<suite>/diagnostic.json, written after
+    each arm so that a stopped diagnostic keeps the arms it finished."""
     from rich.console import Console
 
     import envs
@@ -118,6 +139,9 @@ def run_diagnostic(suite: SuiteConfig, root: Path, *, seeds: int | None = None, 
         write_atomic(suite_dir / SUITE_FILE, resolved_yaml(suite, seeds))
     path = suite_dir / DIAGNOSTIC_JSON
     out = json.loads(path.read_text()) if path.is_file() else {"tasks": {}}
+    out["definition"] = ("Spearman rho between each arm's per-step advantage (as training computes it) and the "
+                         "oracle advantage V(s') - V(s) over every step of a batch; mean over batches, 95% percentile "
+                         "bootstrap interval over batches")
     every = [c for c in cells(suite, root, 1, tasks, arms) if suite.tasks[c.task].diagnostic is not None]
     if not every:
         raise ValueError(f"suite {suite.name}: no task (of those asked for) has a diagnostic")
@@ -146,28 +170,8 @@ def run_diagnostic(suite: SuiteConfig, root: Path, *, seeds: int | None = None, 
                          "steps_per_batch": float(np.mean([len(o) for _, _, o in batches])),
                          "batch_success": float(np.mean([ep.success for _, b, _ in batches for ep in b]))})
         for cell in mine:
-            if cell.config is None:
-                task_out["arms"][cell.arm] = {"error": cell.error}
-                console.print(f"  {cell.arm}: skipped ({cell.error})")
-                continue
-            try:
-                scores = [score_arm(cell.config, policy, w, b, o) for w, b, o in batches]
-            except Exception as err:  # one arm's failure (a missing code file, a judge) does not stop the others
-                from agents.bench.runner import one_line
-
-                task_out["arms"][cell.arm] = {"error": one_line(err)}
-                console.print(f"  {cell.arm}: FAILED {one_line(err)}")
-                continue
-            entry = {key: _summary([s[key] for s in scores]) for key in ("rho_advantage", "rho_signal")}
-            entry["seconds"] = float(np.mean([s["seconds"] for s in scores]))
-            task_out["arms"][cell.arm] = entry
-            rho = entry["rho_advantage"]
-            shown = "-" if rho["mean"] is None else f"{rho['mean']:+.2f}"
-            console.print(f"  {cell.arm}: rho(advantage, oracle) {shown} ({entry['seconds']:.0f} s per batch)")
-    out["definition"] = ("Spearman rho between each arm's per-step advantage (as training computes it) and the "
-                         "oracle advantage V(s') - V(s) over every step of a batch; mean over batches, 95% percentile "
-                         "bootstrap interval over batches")
-    write_atomic(path, json.dumps(out, indent=1) + "\n")
+            task_out["arms"][cell.arm] = _arm_entry(cell, policy, batches, console)
+            write_atomic(path, json.dumps(out, indent=1) + "\n")
     return out
 
 
