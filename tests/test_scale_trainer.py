@@ -94,7 +94,10 @@ def test_credo_train_under_torchrun_with_ray_actors_and_a_two_rank_learner_resum
     run = RunDir.open(tmp_path / "dist")
     checkpoint = run.latest_checkpoint()
     assert (checkpoint / "policy").is_dir() and (checkpoint / "dcp").is_dir()
-    _torchrun_train(tmp_path, cache_dir, "--resume", str(run.path), "total_env_steps=192")
+    # one more iteration: an iteration takes whole groups (>= 64 steps, more when episodes run long), so the
+    # first run's count varies with what the policy sampled
+    reached = int(run.read_metrics()[-1]["env_steps"])
+    _torchrun_train(tmp_path, cache_dir, "--resume", str(run.path), f"total_env_steps={reached + 1}")
     rows = RunDir.open(tmp_path / "dist").read_metrics()
     assert [r["weights_version"] for r in rows] == [1, 2, 3] and all(r["staleness_max"] <= 1 for r in rows)
     evals = [json.loads(line) for line in (run.path / "eval.jsonl").read_text().splitlines()]
