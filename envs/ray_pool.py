@@ -139,9 +139,7 @@ class RayEnvPool(WorkerPool):
             else:
                 self._seen(w, incarnation)  # no reply: a new incarnation, whose idle death `_seen` counts
             self._merge(ticket, w, reply)
-        if errors:
-            raise RuntimeError(f"env raised in its actor: {errors[0]}")
-        return {i: ticket.results[i] for i in ticket.actions}
+        return self._finish(ticket, errors, "actor")
 
     def close(self) -> None:
         for actor in self._actors:

@@ -143,6 +143,14 @@ class WorkerPool(EnvPool):
             replies = {local: _crashed() for local in ticket.by_worker[w]}
         ticket.results.update({local * self.num_workers + w: r for local, r in replies.items()})
 
+    @staticmethod
+    def _finish(ticket: StepTicket, errors: list[str], where: str) -> dict[int, StepResult]:
+        """The step's results in the order asked for, once every worker has replied; an env's error is raised
+        only then, so no worker's reply is left unread."""
+        if errors:
+            raise RuntimeError(f"env raised in its {where}: {errors[0]}")
+        return {i: ticket.results[i] for i in ticket.actions}
+
 
 class InProcessPool(EnvPool):
     """All envs in this process, stepped one after another."""
@@ -301,9 +309,7 @@ class SubprocessPool(WorkerPool):
                 errors.append(reply[1])
             else:
                 self._merge(ticket, w, reply[1])
-        if errors:
-            raise RuntimeError(f"env raised in its worker: {errors[0]}")
-        return {i: ticket.results[i] for i in ticket.actions}
+        return self._finish(ticket, errors, "worker")
 
     def close(self) -> None:
         for worker in self._workers:

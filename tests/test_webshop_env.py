@@ -9,6 +9,7 @@ import pytest
 import envs
 from envs.core import NotText, invalid_action_note
 from envs.webshop.env import WebShopEnv
+from envs.webshop.expert import expert_action
 from envs.webshop.pages import SEP
 from envs.webshop.reward import purchase_reward
 from tests.test_webshop_catalog import write_webshop_files
@@ -137,6 +138,28 @@ def test_buying_pays_webshop_reward(env):
     assert term and not trunc and reward == pytest.approx(expected.total) == info["score"]
     assert info["success"] == (expected.total == 1.0) and info["reward_info"]["total"] == expected.total
     assert obs.startswith("Thank you for shopping with us!") and obs.endswith(f"{reward:.4f}")
+
+
+def test_success_reward_pays_only_an_exact_purchase():
+    """`reward="success"` (iStar's verifier): 1 for the oracle's purchase, 0 for a partial match; `score` unchanged."""
+    env = WebShopEnv(num_products=1000, max_steps=15, reward="success")
+    _, info = env.reset(seed=3)
+    while True:
+        obs, reward, term, _, info = go(env, expert_action(env.page, env.goal, env.shop))
+        if term:
+            break
+    assert reward == 1.0 and info["score"] == 1.0 and info["success"]
+    partial = []
+    for seed in range(40):  # buy the first result with its first options until a purchase earns partial credit
+        _, info = env.reset(seed=seed)
+        go(env, info["admissible_actions"][0])
+        go(env, f"click[{env.catalog[env.page.page_results()[0]].asin.lower()}]")
+        _, reward, term, _, info = go(env, "click[buy now]")
+        if 0 < info["score"] < 1:
+            partial.append(reward)
+    assert partial and set(partial) == {0.0}
+    with pytest.raises(ValueError, match="reward must be one of"):
+        WebShopEnv(num_products=1000, reward="points")
 
 
 def test_resets_pick_goals_by_index_split_and_seed(env):

@@ -4,7 +4,7 @@ Ids:
 - `credo/WebShop-v0`: 1,000 generated products (the size of verl-agent's small WebShop set), step cap 15;
 - `credo/WebShop-100k-v0`: 100,000 generated products.
 Both take the `WebShopEnv` keyword arguments (`num_products`, `catalog_seed`, `data_dir`, `human_goals`,
-`max_steps`, `split_scheme`, `cache_dir`, `item_names`), e.g. `envs.make("credo/WebShop-v0", data_dir="~/webshop/data")`
+`max_steps`, `split_scheme`, `cache_dir`, `item_names`, `reward`), e.g. `envs.make("credo/WebShop-v0", data_dir="~/webshop/data")`
 plays on the real WebShop files; `item_names=True` offers results as `click[item - <title>]`, WebShop's baseline
 env option `click_item_name`.
 """

@@ -1,8 +1,10 @@
 """`credo/WebShop-v0`: the shop as a credo text env (search[...] / click[...] actions, WebShop's reward).
 
 An episode: the shopper gets an instruction, searches, browses results and items, picks options and clicks
-"buy now"; the reward on purchase is WebShop's score in [0, 1] (`reward.purchase_reward`), `score` = that reward
-and `success` = (reward == 1). Reaching `max_steps` without buying ends the episode truncated with reward 0.
+"buy now"; the reward on purchase is WebShop's score in [0, 1] (`reward.purchase_reward`), `score` = that score
+and `success` = (score == 1). Reaching `max_steps` without buying ends the episode truncated with reward 0.
+`reward="success"` pays 1 for an exact purchase and 0 otherwise, iStar's rule-verifier outcome (research note
+spa_oprl.md: 10 or 0 there; the scale only sets the advantage's units); `info["score"]` stays WebShop's score.
 
 Actions are parsed as WebShop does: the regex `(.+)\\[(.+)\\]`, the argument lowercased, with credo's one rule
 (`envs.core.action_key`: case and surrounding whitespace aside) and the whole action matched, where WebShop's
@@ -42,6 +44,8 @@ ACTION_PATTERN = re.compile(r"(.+)\[(.+)\]")
 ITEM_CLICK = f"click[{ITEM}"
 """How a click by product title starts (`item_names`), matched before the regex as WebShop's baseline does."""
 RESET_OPTIONS = ("goal_index", "split")
+REWARDS = ("score", "success")
+"""What a purchase pays: WebShop's score (the WebShop paper, SPA, ETO) or 1 for an exact match only (iStar)."""
 
 
 @lru_cache(maxsize=8)
@@ -83,7 +87,7 @@ class WebShopEnv(TextEnv):
     def __init__(self, num_products: int = 1000, catalog_seed: int = 0, data_dir: str | None = None,
                  human_goals: bool = False, max_steps: int = 15, split: str = "train", split_scheme: str = "istar",
                  cache_dir: str | None = str(DEFAULT_CACHE_DIR), item_names: bool = False,
-                 render_mode: str | None = None) -> None:
+                 reward: str = "score", render_mode: str | None = None) -> None:
         """
         Args:
             num_products: size of the generated catalogue (ignored with `data_dir`).
@@ -96,14 +100,18 @@ class WebShopEnv(TextEnv):
             split_scheme: "istar" or "webshop" (see `goals.SPLIT_SCHEMES`).
             cache_dir: where large catalogues' search indexes are cached (None: never cache).
             item_names: results clicked as `item - <title>`, WebShop's baseline env option `click_item_name`.
+            reward: "score" (WebShop's score in [0, 1]) or "success" (1 for an exact purchase, else 0; iStar's).
         """
         super().__init__(render_mode)
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {list(REWARDS)}, got {reward!r}")
         data = str(Path(data_dir).expanduser()) if data_dir is not None else None
         self.catalog, self.goals, self.shop = load_shop(int(num_products), int(catalog_seed), data,
                                                         bool(human_goals), cache_dir)
         self.max_steps, self.split_scheme, self.item_names = int(max_steps), split_scheme, bool(item_names)
+        self.reward_kind = reward
         self.default_split = split
         self.goals.split(split, split_scheme)  # a bad split or scheme fails here, not at the first reset
         self.goal: Goal | None = None
@@ -153,8 +161,9 @@ class WebShopEnv(TextEnv):
             obs, clickables = self._render()
         truncated = not terminated and self.steps >= self.max_steps
         self.done = terminated or truncated
-        reward = self.reward if terminated else 0.0
-        info = self._info(clickables, valid=new_page is not None, score=reward, success=reward == 1.0, **extra)
+        score = self.reward if terminated else 0.0
+        info = self._info(clickables, valid=new_page is not None, score=score, success=score == 1.0, **extra)
+        reward = float(score == 1.0) if self.reward_kind == "success" else score
         return obs, reward, terminated, truncated, info
 
     def _render(self) -> tuple[str, list[str]]:
