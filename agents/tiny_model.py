@@ -33,8 +33,9 @@ ARCHITECTURE = {
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 VOCAB_SIZE = 1024
 """An upper bound: on MiniHack, NetHack and TextWorld text BPE runs out of merges before it (a word-level
-vocabulary); on the shop's product text it is reached, and rarer words split into pieces (RESULTS.md, "The shop,
-again")."""
+vocabulary: Room-Random-5x5 342 tokens, TextWorld TreasureHunter 685); on the shop's product text it is reached
+and rarer words split into pieces. A word-level shop vocabulary (5,710 tokens) did not help the tiny model learn
+the shop (RESULTS.md, "The shop, again"), so the cap stays where the embedding table stays small."""
 CORPUS_STEPS = 1500
 """Random-play steps sampled per env id for the tokenizer corpus."""
 FORMAT_VERSION = 4
