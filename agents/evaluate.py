@@ -39,6 +39,8 @@ class EvalConfig(Config):
     episodes: int = Field(100, ge=1, description="Number of episodes.")
     seed: int = Field(0, description="Rollout seed: the same seed plays the same tasks.")
     greedy: bool = Field(False, description="Take the most likely action instead of sampling.")
+    temperature: float | None = Field(None, gt=0, description="Sampling temperature (choose: over candidate scores); "
+                                      "default: the policy's own. A flat policy can be far better at a low one.")
     num_envs: int = Field(16, ge=1, description="Envs acted on together (one forward pass serves all).")
     max_episode_steps: int | None = Field(None, ge=1, description="Episode step cap; default: the run's, else "
                                           "100 (the env's own cap applies too).")
@@ -279,6 +281,8 @@ def evaluate_from_config(config: EvalConfig, root: Path = Path("runs"),
         else:  # a hub id (org/name), from the local Hugging Face cache
             policy = Policy.from_config(PolicyConfig(model=config.target))
         policy.model.eval()
+        if config.temperature is not None:
+            policy.config = policy.config.model_copy(update={"temperature": config.temperature})
         prompt = PromptConfig.build(run_cfg.get("prompt") or {}, source="run config prompt")
         builder = PromptBuilder.for_policy(family, policy, prompt)
         label = run.name if run else config.target

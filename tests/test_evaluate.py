@@ -84,6 +84,26 @@ def test_eval_loads_the_policy_of_a_run(tmp_path: Path) -> None:
     assert res.policy == "trained"
 
 
+def test_eval_temperature_overrides_the_policys_own(tmp_path: Path) -> None:
+    """`temperature=`: sampling near 0 plays what greedy plays; the policy's own temperature (1) does not."""
+    import torch
+
+    from agents.policy import Policy, PolicyConfig
+
+    torch.manual_seed(0)
+    Policy.from_config(PolicyConfig(), [ENV]).save(tmp_path / "untrained")
+    def play(**fields):
+        res, path = evaluate_from_config(EvalConfig(target=str(tmp_path / "untrained"), env=ENV, episodes=8,
+                                                    seed=3, num_envs=4, max_episode_steps=12, **fields),
+                                         root=tmp_path, show_progress=False)
+        return [(e["length"], e["return"]) for e in res.to_dict()["per_episode"]], json.loads(path.read_text())
+    greedy, _ = play(greedy=True)
+    cold, record = play(temperature=1e-4)
+    warm, _ = play()
+    assert cold == greedy and warm != greedy
+    assert record["config"]["temperature"] == 1e-4
+
+
 def test_cli_eval_random_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     app = typer.Typer()
