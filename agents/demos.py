@@ -2,7 +2,7 @@
 
 One line per episode:
 
-    {"env_id": "credo/WebShop-v0", "seed": 3, "instruction": "i need ...",
+    {"env_id": "credo/WebShop-v0", "env_kwargs": {"item_names": true}, "seed": 3, "instruction": "i need ...",
      "steps": [{"observation": "...", "admissible_actions": ["search[...]", ...], "action": "search[...]"}, ...],
      "success": true, "score": 1.0}
 
@@ -36,6 +36,9 @@ class Demo(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     env_id: str = Field(description="The credo env id the episode was played in.")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="The env's keyword arguments then (what "
+                                       "`credo collect --env-kwargs` was given; the tiny model's tokenizer reads "
+                                       "text from the env made with them).")
     seed: int = Field(0, description="The reset seed (same seed, same task).")
     instruction: str = Field("", description="`info['instruction']` at reset.")
     steps: list[DemoStep] = Field(description="The expert's steps in order.")
@@ -94,8 +97,9 @@ def expert_for(env: Any, reset_info: dict[str, Any]) -> Callable[[], str]:
                      "info['walkthrough'] at reset)")
 
 
-def expert_episode(env: Any, env_id: str, seed: int, max_steps: int = 200) -> Demo:
-    """Play one episode with the env's expert and record it as a `Demo`."""
+def expert_episode(env: Any, env_id: str, seed: int, max_steps: int = 200,
+                   env_kwargs: dict[str, Any] | None = None) -> Demo:
+    """Play one episode with the env's expert and record it as a `Demo` (`env_kwargs`: what `env` was made with)."""
     obs, info = env.reset(seed=seed)
     instruction = str(info.get("instruction", ""))
     expert = expert_for(env, info)
@@ -110,7 +114,7 @@ def expert_episode(env: Any, env_id: str, seed: int, max_steps: int = 200) -> De
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break
-    return Demo(env_id=env_id, seed=seed, instruction=instruction, steps=steps,
+    return Demo(env_id=env_id, env_kwargs=dict(env_kwargs or {}), seed=seed, instruction=instruction, steps=steps,
                 success=bool(info.get("success", False)), score=float(info.get("score", 0.0)))
 
 
@@ -123,7 +127,7 @@ def collect_expert(env_id: str, episodes: int, seed: int = 0, env_kwargs: dict[s
     demos: list[Demo] = []
     try:
         for i in range(episodes):
-            demo = expert_episode(env, env_id, seed + i)
+            demo = expert_episode(env, env_id, seed + i, env_kwargs=env_kwargs)
             if on_episode is not None:
                 on_episode(demo)
             if demo.success or keep_failed:

@@ -146,3 +146,21 @@ def test_sft_token_loss_trains_the_action_tokens(tmp_path: Path) -> None:
     assert losses[-1] < losses[0] / 4 and summary["skipped steps"] == 0
     assert summary["accuracy"] > 0.9  # greedy decoding would write the expert's action
     assert (run.path / "policy" / "policy.yaml").is_file()
+
+
+def test_demos_keep_their_env_kwargs_and_sft_builds_the_tiny_tokenizer_from_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A demo records the kwargs its env was made with; SFT's tiny model reads text from the env made so."""
+    import yaml
+
+    from agents.sft import SFTConfig, run_sft
+    from agents.tiny_model import tiny_model_path
+
+    monkeypatch.setenv("CREDO_CACHE", str(tmp_path / "cache"))
+    demos = collect_expert(ORACLE_ENV, 3, env_kwargs={"size": 9})
+    assert all(d.env_kwargs == {"size": 9} for d in demos)
+    path = write_demos(tmp_path / "d.jsonl", demos)
+    assert read_demos(path) == demos
+    run, _ = run_sft(SFTConfig.build({"demos": str(path), "name": "kw", "epochs": 1}), root=tmp_path)
+    base = yaml.safe_load((run.path / "policy" / "policy.yaml").read_text())["base"]
+    assert base == str(tiny_model_path([ORACLE_ENV], {"size": 9})) != str(tiny_model_path([ORACLE_ENV]))
