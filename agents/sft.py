@@ -16,7 +16,6 @@ load like any checkpoint.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -137,8 +136,8 @@ def run_sft(config: SFTConfig, root: Path = Path("runs")) -> tuple[RunDir, dict[
     env_ids = sorted({d.env_id for d in used})
     # the tiny model's tokenizer reads text from the envs as the demonstrations played them (e.g. the shop with
     # `item_names`); demonstrations made with different kwargs leave it the envs' defaults
-    kwargs = {json.dumps(d.env_kwargs, sort_keys=True) for d in used}
-    policy = Policy.from_config(config.policy, env_ids, used[0].env_kwargs if len(kwargs) == 1 else None)
+    same_kwargs = all(d.env_kwargs == used[0].env_kwargs for d in used)
+    policy = Policy.from_config(config.policy, env_ids, used[0].env_kwargs if same_kwargs else None)
     if loss == "tokens" and policy.encoder:
         raise ConfigError(f"sft: loss=tokens trains token log-probs; an encoder ({config.policy.model}) has none: "
                           "use loss=choice")
