@@ -128,14 +128,15 @@ def sft(
     out: Annotated[str | None, typer.Option(help="Run name: the result goes to runs/<out>/.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the demonstrations.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (agents/sft.py).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Resume the SFT run runs/NAME from its latest checkpoint "
+                                                    "(with epochs=N to train further).")] = None,
     root: Root = RUNS,
 ) -> None:
     """Supervised warm start on demonstrations; saves a policy `credo train policy.model=<path>` starts from."""
-    from agents.sft import SFTConfig, run_sft
+    from agents.sft import sft_from_cli
 
     flags = _flag_overrides(demos=demos, **{"policy.model": model}, name=out, epochs=epochs)
-    cfg = SFTConfig.from_yaml(config, flags + list(overrides or []))
-    run_sft(cfg, root=root)
+    sft_from_cli(str(config) if config else None, flags + list(overrides or []), resume, root)
 
 
 @_one_line_errors

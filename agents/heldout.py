@@ -99,7 +99,7 @@ def play_heldout(policy: Any, builder: Any, env: str, episodes: int, *, seed: in
     interval, length, score, return, path efficiency and the share of episodes that reached each of the env's
     sub-goals (`subgoals`, where the env reports any)."""
     from agents.evaluate import play, summarize
-    from agents.trainer import rng_state, seed_everything, set_rng_state
+    from credo.seeding import rng_state, seed_everything, set_rng_state
 
     state = rng_state()
     seed_everything(EVAL_SEED_OFFSET + seed)

@@ -15,7 +15,6 @@ saved (NetHack), so episodes in flight at the checkpoint restart.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from pathlib import Path
@@ -35,6 +34,7 @@ from agents.prompts import PromptBuilder
 from agents.rollout import Rollout
 from agents.runs import RunDir
 from credo.progress import TrainProgress, clock, counting
+from credo.seeding import rng_state, seed_everything, set_rng_state
 from credo.tables import Col, print_table
 from credo.trajectory import Episode
 from envs.vector import make_pool
@@ -89,22 +89,6 @@ class StartOrderWindow:
         self.next_index = int(state["next_index"])
         self.window = deque(state["window"], maxlen=self.size)
         self._waiting = {}
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
 
 
 class Trainer:

@@ -28,7 +28,7 @@ from agents.bench.suite import cells, load_suite
 from agents.credit_step import assign_credit, build_modules
 from agents.policy import Policy
 from agents.prompts import PromptBuilder
-from agents.trainer import seed_everything
+from credo.seeding import seed_everything
 
 ARMS = ["outcome", "spa-online", "spa-exact", "lare-informative", "oprl-w0.1", "gigpo", "oni-keyroom"]
 FORMER = {"spa-online": "spa", "lare-informative": "lare"}  # arms whose former wiring differs: combine=advantage

@@ -164,3 +164,57 @@ def test_demos_keep_their_env_kwargs_and_sft_builds_the_tiny_tokenizer_from_them
     run, _ = run_sft(SFTConfig.build({"demos": str(path), "name": "kw", "epochs": 1}), root=tmp_path)
     base = yaml.safe_load((run.path / "policy" / "policy.yaml").read_text())["base"]
     assert base == str(tiny_model_path([ORACLE_ENV], {"size": 9})) != str(tiny_model_path([ORACLE_ENV]))
+
+
+def _weights(folder: Path) -> dict[str, Any]:
+    from agents.policy import Policy
+
+    return {k: v.clone() for k, v in Policy.load(folder).model.state_dict().items()}
+
+
+def test_sft_killed_and_resumed_ends_with_the_uninterrupted_weights(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed mid-epoch and resumed (`credo sft --resume`) trains on the same batches in the same order with
+    the same optimizer state: its final weights equal an uninterrupted run's. Held-out metrics are logged per epoch,
+    and a finished run says how to train further."""
+    import torch
+
+    import agents.sft as sft
+
+    torch.set_num_threads(1)
+    demos = write_demos(tmp_path / "d.jsonl", collect_expert(ORACLE_ENV, 12, seed=0))
+    held = write_demos(tmp_path / "h.jsonl", collect_expert(ORACLE_ENV, 6, seed=500))
+    base = {"demos": str(demos), "val_demos": str(held), "epochs": 2, "batch_size": 8, "checkpoint_minutes": 1e-9}
+    straight, _ = sft.run_sft(sft.SFTConfig.build({**base, "name": "straight"}), root=tmp_path)
+
+    calls, real = [0], sft._batch_loss
+
+    def dies_on_the_ninth_batch(*args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 9:  # the 3rd batch of epoch 2 (an epoch: 4 training + 2 held-out batches), mid-epoch
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(sft, "_batch_loss", dies_on_the_ninth_batch)
+    with pytest.raises(KeyboardInterrupt):
+        sft.run_sft(sft.SFTConfig.build({**base, "name": "killed"}), root=tmp_path)
+    monkeypatch.setattr(sft, "_batch_loss", real)
+    killed = tmp_path / "killed"
+    assert not (killed / "policy").exists() and len(sft.RunDir(killed).read_metrics()) == 1
+
+    app = typer.Typer()
+    register(app)
+    res = CliRunner().invoke(app, ["sft", "--resume", str(killed), "--root", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    a, b = _weights(straight.path / "policy"), _weights(killed / "policy")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = sft.RunDir(killed).read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2] and all(0 <= r["val_accuracy"] <= 1 for r in rows)
+    assert rows == [{**r, "time": rows[i]["time"], "wall_time": rows[i]["wall_time"]}
+                    for i, r in enumerate(straight.read_metrics())]
+
+    res = CliRunner().invoke(app, ["sft", "--resume", str(killed), "--root", str(tmp_path)])
+    assert res.exit_code == 2 and "epochs=3" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["sft", "--resume", str(killed), "--root", str(tmp_path), "epochs=3"])
+    assert res.exit_code == 0, res.output
+    assert [r["epoch"] for r in sft.RunDir(killed).read_metrics()] == [1, 2, 3]

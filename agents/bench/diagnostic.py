@@ -40,7 +40,7 @@ SEED_BASE = 20_000_000
 def collect(policy: Any, builder: Any, config: TrainConfig, seed: int, groups: int) -> list[Episode]:
     """The first `groups` whole groups (by start order) the policy plays from rollout seed `seed`."""
     from agents.rollout import Rollout
-    from agents.trainer import seed_everything
+    from credo.seeding import seed_everything
 
     seed_everything(seed)
     size = config.group_size
@@ -71,7 +71,7 @@ def score_arm(config: TrainConfig, policy: Any, warmups: list[list[Episode]], ba
     import envs
     from agents import advantages as adv_lib
     from agents.credit_step import assign_credit, build_modules
-    from agents.trainer import seed_everything
+    from credo.seeding import seed_everything
 
     seed_everything(config.seed)
     start = time.perf_counter()
@@ -130,7 +130,7 @@ def run_diagnostic(suite: SuiteConfig, root: Path, *, seeds: int | None = None, 
     from agents.bench.oracle import oracle_advantages
     from agents.policy import Policy
     from agents.prompts import PromptBuilder
-    from agents.trainer import seed_everything
+    from credo.seeding import seed_everything
 
     console = console or Console()
     suite_dir = Path(root) / suite.name
