@@ -148,3 +148,6 @@ def test_sft_with_the_encoder(tmp_path):
     with pytest.raises(ConfigError, match="loss=tokens"):
         run_sft(SFTConfig.build({"demos": str(demos), "loss": "tokens", "policy": {"model": "minilm"}}),
                 root=tmp_path)
+    with pytest.raises(ConfigError, match="token_loss_coef=0"):
+        run_sft(SFTConfig.build({"demos": str(demos), "token_loss_coef": 1, "policy": {"model": "minilm"}}),
+                root=tmp_path)

@@ -218,3 +218,27 @@ def test_sft_killed_and_resumed_ends_with_the_uninterrupted_weights(tmp_path: Pa
     res = CliRunner().invoke(app, ["sft", "--resume", str(killed), "--root", str(tmp_path), "epochs=3"])
     assert res.exit_code == 0, res.output
     assert [r["epoch"] for r in sft.RunDir(killed).read_metrics()] == [1, 2, 3]
+
+
+def test_sft_with_the_head_also_trains_the_action_tokens_by_default(tmp_path: Path) -> None:
+    """With the head, the default SFT adds the token loss (token_loss_coef=None -> 1), so the body learns to
+    write the expert action's tokens; with token_loss_coef=0 only the head's candidate softmax is trained."""
+    import torch
+
+    from agents.policy import Policy
+    from agents.prompts import PromptConfig
+    from agents.sft import SFTConfig, demo_steps, run_sft
+
+    torch.set_num_threads(1)
+    demos = write_demos(tmp_path / "d.jsonl", collect_expert(ORACLE_ENV, 16))
+    mean_token_lp = {}
+    for coef in (None, 0.0):
+        run, summary = run_sft(SFTConfig.build({"demos": str(demos), "name": f"c{coef}", "epochs": 4, "batch_size": 8,
+                                                "token_loss_coef": coef}), root=tmp_path)
+        assert summary["accuracy"] > 0.9  # the choice is learned either way
+        policy = Policy.load(run.path / "policy")
+        assert policy.head
+        steps, _ = demo_steps(read_demos(demos), policy, PromptConfig(), "choice")
+        with torch.no_grad():
+            mean_token_lp[coef] = float(torch.cat(policy.token_logprobs(steps)).mean())
+    assert mean_token_lp[None] > max(-1.0, mean_token_lp[0.0] + 2), mean_token_lp
