@@ -118,8 +118,8 @@ def _batch_loss(policy: Policy, batch: list[Step], loss: str, token_coef: float 
     """(loss tensor, accuracy) of a batch.
 
     choice: -mean log-softmax of the expert action among the candidates (plus `token_coef` times the tokens loss);
-    accuracy = the expert action has the highest score (greedy acting would take it). tokens: token-mean cross-entropy; accuracy = every action token
-    has probability > 1/2 (so greedy decoding would write it).
+    accuracy = the expert action has the highest score (greedy acting would take it). tokens: token-mean
+    cross-entropy; accuracy = every action token has probability > 1/2 (so greedy decoding would write it).
     """
     import torch
 
