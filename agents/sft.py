@@ -13,7 +13,7 @@ only the action is trained on. Which log-prob is maximised (`loss`):
 With the head (`policy.candidate_score=head`) on a causal LM, `choice` adds the `tokens` loss by default
 (`token_loss_coef`): the candidate softmax alone gives the body one scalar's gradient per step and a from-scratch
 model then does not learn to copy an option word or a title from the page (tiny model on the shop's option steps:
-held-out accuracy 0.15 after 3 epochs; with the token loss 0.63, RESULTS.md "The shop, again"); predicting the
+held-out accuracy 0.14 after 3 epochs; with the token loss 0.63, RESULTS.md "The shop, again"); predicting the
 action's tokens is the copying itself. RL trains the head's softmax alone, as before.
 The result is a policy folder (`runs/<name>/policy/`) that `credo train policy.model=<folder>` and `credo eval`
 load like any checkpoint. An epoch of the encoder on a few thousand steps takes half an hour on a CPU, so a run
